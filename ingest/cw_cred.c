@@ -352,26 +352,16 @@ done:
 }
 
 int
-cw_cred_save (const cw_cred_t *self, const char *path)
+cw_cred_format (const cw_cred_t *self, char *buf, size_t size, size_t *len)
 {
-    if (!self || !path)
+    if (!self || !buf || !size)
         return CW_EINVAL;
-    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return errno == EEXIST ? CW_EEXIST : CW_EIO;
-    char pub [41], srv [41];
+    char pub [41], srv [41], sec [41] = "";
     cw_key_to_z85 (pub, self->public_key);
     cw_key_to_z85 (srv, self->server_key);
-    char *text = sodium_malloc (CW_CRED_MAX_BYTES);
-    if (!text) {
-        close (fd);
-        unlink (path);
-        return CW_ENOMEM;
-    }
-    char sec [41] = "";
     if (self->secret_key)
         cw_key_to_z85 (sec, self->secret_key);
-    int n = snprintf (text, CW_CRED_MAX_BYTES,
+    int n = snprintf (buf, size,
                       "# Coachwire %s credential. Keep it secret: it proves who you are.\n"
                       "kind = %s\nid = %s\nname = %s\npublic_key = %s\n%s%s%s"
                       "server_key = %s\nendpoint = %s\napi_endpoint = %s\n",
@@ -380,12 +370,42 @@ cw_cred_save (const cw_cred_t *self, const char *path)
                       sec, self->secret_key ? "\n" : "", srv, self->endpoint,
                       self->api_endpoint);
     sodium_memzero (sec, sizeof sec);
-    int rc = CW_OK;
-    if (n < 0 || (size_t) n >= CW_CRED_MAX_BYTES)
-        rc = CW_EINVAL;
-    else if (write (fd, text, (size_t) n) != n || fsync (fd) != 0)
-        rc = CW_EIO;
+    if (n < 0 || (size_t) n >= size) {
+        sodium_memzero (buf, size);
+        return CW_ETOOBIG;
+    }
+    if (len)
+        *len = (size_t) n;
+    return CW_OK;
+}
+
+int
+cw_cred_save (const cw_cred_t *self, const char *path)
+{
+    if (!self || !path)
+        return CW_EINVAL;
+    char *text = sodium_malloc (CW_CRED_MAX_BYTES);
+    if (!text)
+        return CW_ENOMEM;
+    size_t n = 0;
+    int rc = cw_cred_format (self, text, CW_CRED_MAX_BYTES, &n);
+    if (rc == CW_OK)
+        rc = cw_cred_write_text (path, text, n);
     sodium_free (text);
+    return rc;
+}
+
+int
+cw_cred_write_text (const char *path, const char *text, size_t len)
+{
+    if (!path || (!text && len))
+        return CW_EINVAL;
+    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno == EEXIST ? CW_EEXIST : CW_EIO;
+    int rc = CW_OK;
+    if (write (fd, text, len) != (ssize_t) len || fsync (fd) != 0)
+        rc = CW_EIO;
     if (close (fd) != 0 && rc == CW_OK)
         rc = CW_EIO;
     if (rc != CW_OK)

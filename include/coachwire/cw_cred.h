@@ -55,6 +55,16 @@ CW_EXPORT int cw_cred_new (cw_cred_t **out, cw_cred_kind_t kind, const uint8_t *
 /*  Writes the credential to path with mode 0600, refusing to overwrite (CW_EEXIST). */
 CW_EXPORT int cw_cred_save (const cw_cred_t *self, const char *path) CW_MUST_CHECK;
 
+/*  Formats the credential text into buf (sodium memory advised: it holds the secret key).
+ *  Returns CW_OK (sets *len when len is not NULL) or CW_ETOOBIG. */
+CW_EXPORT int cw_cred_format (const cw_cred_t *self, char *buf, size_t size, size_t *len)
+    CW_MUST_CHECK;
+
+/*  Writes credential text (from cw_cred_format or an api reply) to a new file with mode 0600,
+ *  fsynced; CW_EEXIST if the file exists. */
+CW_EXPORT int cw_cred_write_text (const char *path, const char *text, size_t len)
+    CW_MUST_CHECK;
+
 /*  Wipes and frees the credential, sets *self_p to NULL; safe on NULL. */
 CW_EXPORT void cw_cred_destroy (cw_cred_t **self_p);
 

@@ -1,0 +1,61 @@
+/*  cw_batch.h - decoding and validating a SensorBatch that arrived from outside.
+ *
+ *  Decoding goes through a size-capped allocator: a frame of n bytes may not make protobuf-c
+ *  allocate more than CW_BATCH_ALLOC_FACTOR * n + CW_BATCH_ALLOC_SLACK bytes, so a huge
+ *  repeated count or a nested length cannot turn a small frame into a large allocation.
+ */
+#ifndef CW_BATCH_H_INCLUDED
+#define CW_BATCH_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "coachwire.pb-c.h"
+#include "cw_export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CW_BATCH_ALLOC_FACTOR 16u
+#define CW_BATCH_ALLOC_SLACK (64u * 1024u)
+#define CW_BATCH_PAST_MS (400ull * 24 * 3600 * 1000)    /* oldest data accepted: days offline */
+#define CW_BATCH_FUTURE_MS (10ull * 60 * 1000)          /* clock skew allowed */
+#define CW_BATCH_SPAN_MS (26ull * 3600 * 1000)          /* longest span of one batch */
+#define CW_BATCH_MAX_SAMPLES 100000u                    /* per array */
+#define CW_REASON_MAX 160
+
+/*  A protobuf-c allocator that refuses past a cap. Reset used before each decode. */
+typedef struct {
+    ProtobufCAllocator base;    /* must stay first: handed to protobuf-c */
+    size_t used;
+    size_t cap;
+} cw_pb_alloc_t;
+
+CW_EXPORT void cw_pb_alloc_init (cw_pb_alloc_t *self, size_t cap);
+
+/*  Decodes len bytes. Returns CW_OK and *out (free with cw_batch_free using the same
+ *  allocator), or CW_EDECODE / CW_ETOOBIG with a reason. */
+CW_EXPORT int cw_batch_decode (cw_pb_alloc_t *alloc, const uint8_t *data, size_t len,
+                               Coachwire__SensorBatch **out, char *reason, size_t reason_size)
+    CW_MUST_CHECK;
+CW_EXPORT void cw_batch_free (cw_pb_alloc_t *alloc, Coachwire__SensorBatch **batch_p);
+
+/*  Checks the batch against the stream it was sealed for, its shape (equal array lengths),
+ *  physical ranges and time (now_ms - CW_BATCH_PAST_MS .. now_ms + CW_BATCH_FUTURE_MS).
+ *  Returns CW_OK or CW_ESTREAM, CW_EEMPTY, CW_ESHAPE, CW_ERANGE, CW_ETIME, CW_ETOOBIG with a
+ *  reason naming the field. */
+CW_EXPORT int cw_batch_validate (const Coachwire__SensorBatch *batch, uint16_t stream,
+                                 uint64_t now_ms, char *reason, size_t reason_size)
+    CW_MUST_CHECK;
+
+/*  Number of samples (or meal entries) in a batch. */
+CW_EXPORT size_t cw_batch_samples (const Coachwire__SensorBatch *batch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

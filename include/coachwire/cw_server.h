@@ -1,0 +1,46 @@
+/*  cw_server.h - what coachwired hands each actor: where things are and the keys.
+ *
+ *  Actors (gateway, api, ZAP handler) are threads that share nothing mutable: each opens its
+ *  own cw_store_t on db_path, reads this config (immutable after start) and talks to the
+ *  others only through inproc ZeroMQ sockets in zmq_ctx.
+ *
+ *  Control messages (PUSH -> the gateway's PULL at CW_GATEWAY_CONTROL_ENDPOINT), one frame:
+ *      "revoke" (6 bytes) || device id (16 bytes)   drop the device from caches, refuse frames
+ *      "stop" (4 bytes)                             finish in-flight commits and exit
+ */
+#ifndef CW_SERVER_H_INCLUDED
+#define CW_SERVER_H_INCLUDED
+
+#include <stdint.h>
+
+#include "cw_keyring.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CW_ENDPOINT_MAX 256
+#define CW_GATEWAY_CONTROL_ENDPOINT "inproc://cw-gateway-control"
+#define CW_ZAP_DOMAIN_GATEWAY "gateway"     /* admits enrolled, unrevoked device keys */
+#define CW_ZAP_DOMAIN_API "api"             /* admits person, coach, operator and device keys */
+#define CW_API_MAX_MSG_BYTES (64u * 1024u)  /* api requests larger than this are refused */
+
+typedef struct {
+    void *zmq_ctx;                                  /* shared ZeroMQ context */
+    char data_dir [CW_ENDPOINT_MAX];
+    char db_path [CW_ENDPOINT_MAX + 32];
+    const cw_keyring_t *keyring;                    /* owned by coachwired, read-only here */
+    char gateway_bind [CW_ENDPOINT_MAX];            /* where the gateway ROUTER binds */
+    char api_bind [CW_ENDPOINT_MAX];                /* where the api ROUTER binds */
+    char gateway_public [CW_ENDPOINT_MAX];          /* what credentials tell devices */
+    char api_public [CW_ENDPOINT_MAX];              /* what credentials tell cwctl */
+    uint32_t commit_max_frames;                     /* group commit: at most this many */
+    uint32_t commit_max_ms;                         /* ... or this old, whichever first */
+    uint64_t start_ms;                              /* service start, for uptime */
+} cw_server_config_t;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,324 @@
+/*  cw_batch.c - decode with a capped allocator, then validate shape, ranges and time. */
+#include "coachwire/cw_batch.h"
+#include "coachwire/cw_error.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*  Each block carries its size in front so that free can give it back to the budget. */
+typedef struct {
+    size_t size;
+    max_align_t align;
+} s_block_t;
+
+static void *
+s_alloc (void *data, size_t size)
+{
+    cw_pb_alloc_t *self = data;
+    if (size > self->cap || self->used > self->cap - size)
+        return NULL;
+    s_block_t *b = malloc (offsetof (s_block_t, align) + size);
+    if (!b)
+        return NULL;
+    b->size = size;
+    self->used += size;
+    return &b->align;
+}
+
+static void
+s_free (void *data, void *ptr)
+{
+    if (!ptr)
+        return;
+    cw_pb_alloc_t *self = data;
+    s_block_t *b = (s_block_t *) ((char *) ptr - offsetof (s_block_t, align));
+    self->used -= b->size;
+    free (b);
+}
+
+void
+cw_pb_alloc_init (cw_pb_alloc_t *self, size_t cap)
+{
+    self->base.alloc = s_alloc;
+    self->base.free = s_free;
+    self->base.allocator_data = self;
+    self->used = 0;
+    self->cap = cap;
+}
+
+static int
+s_fail (char *reason, size_t size, int rc, const char *fmt, ...)
+{
+    if (reason && size) {
+        va_list ap;
+        va_start (ap, fmt);
+        vsnprintf (reason, size, fmt, ap);
+        va_end (ap);
+    }
+    return rc;
+}
+
+int
+cw_batch_decode (cw_pb_alloc_t *alloc, const uint8_t *data, size_t len,
+                 Coachwire__SensorBatch **out, char *reason, size_t reason_size)
+{
+    if (!alloc || !out || (!data && len))
+        return CW_EINVAL;
+    size_t cap = len * CW_BATCH_ALLOC_FACTOR + CW_BATCH_ALLOC_SLACK;
+    alloc->cap = alloc->used + cap;
+    *out = coachwire__sensor_batch__unpack (&alloc->base, len, data);
+    if (!*out)
+        return alloc->used + len >= alloc->cap
+                   ? s_fail (reason, reason_size, CW_ETOOBIG, "decoding needs more memory than "
+                             "a frame of %zu bytes may use", len)
+                   : s_fail (reason, reason_size, CW_EDECODE, "not a valid SensorBatch message");
+    return CW_OK;
+}
+
+void
+cw_batch_free (cw_pb_alloc_t *alloc, Coachwire__SensorBatch **batch_p)
+{
+    if (batch_p && *batch_p) {
+        coachwire__sensor_batch__free_unpacked (*batch_p, &alloc->base);
+        *batch_p = NULL;
+    }
+}
+
+/*  Range of a per-sample array. */
+typedef struct {
+    const char *name;
+    size_t n;
+    const void *values;
+    bool is_signed;
+    int64_t min, max;
+} s_array_t;
+
+static int
+s_check_arrays (const s_array_t *arrays, size_t count, size_t expected, char *reason,
+                size_t size)
+{
+    for (size_t i = 0; i < count; i++) {
+        const s_array_t *a = &arrays [i];
+        if (a->n == 0)
+            continue;       /* absent: stripped by consent or not measured */
+        if (a->n != expected)
+            return s_fail (reason, size, CW_ESHAPE, "%s has %zu values for %zu samples",
+                           a->name, a->n, expected);
+        for (size_t k = 0; k < a->n; k++) {
+            int64_t v = a->is_signed ? (int64_t) ((const int32_t *) a->values) [k]
+                                     : (int64_t) ((const uint32_t *) a->values) [k];
+            if (v < a->min || v > a->max)
+                return s_fail (reason, size, CW_ERANGE, "%s[%zu] = %lld is outside %lld..%lld",
+                               a->name, k, (long long) v, (long long) a->min,
+                               (long long) a->max);
+        }
+    }
+    return CW_OK;
+}
+
+static int
+s_check_time (uint64_t start_ms, const uint32_t *deltas, size_t n, uint64_t now_ms,
+              char *reason, size_t size)
+{
+    uint64_t span = 0;
+    for (size_t i = 0; i < n; i++) {
+        span += deltas [i];
+        if (span > CW_BATCH_SPAN_MS)
+            return s_fail (reason, size, CW_ETIME, "batch spans more than %llu hours",
+                           (unsigned long long) (CW_BATCH_SPAN_MS / 3600000));
+    }
+    if (start_ms + CW_BATCH_PAST_MS < now_ms)
+        return s_fail (reason, size, CW_ETIME, "start time %llu is more than %llu days old",
+                       (unsigned long long) start_ms,
+                       (unsigned long long) (CW_BATCH_PAST_MS / 86400000));
+    if (start_ms + span > now_ms + CW_BATCH_FUTURE_MS)
+        return s_fail (reason, size, CW_ETIME, "samples up to %llu ms in the future",
+                       (unsigned long long) (start_ms + span - now_ms));
+    return CW_OK;
+}
+
+#define S_U(field, lo, hi) { #field, b->n_##field, b->field, false, lo, hi }
+#define S_S(field, lo, hi) { #field, b->n_##field, b->field, true, lo, hi }
+#define S_COUNT(a) (sizeof (a) / sizeof (a) [0])
+
+static int
+s_imu (const Coachwire__ImuBatch *b, uint64_t now, char *reason, size_t size)
+{
+    /* 50 g and 4000 deg/s cover every consumer IMU; beyond is a fault, not a person. */
+    const s_array_t arrays [] = {
+        S_S (accel_x_mm_s2, -490000, 490000), S_S (accel_y_mm_s2, -490000, 490000),
+        S_S (accel_z_mm_s2, -490000, 490000), S_S (gyro_x_mdeg_s, -4000000, 4000000),
+        S_S (gyro_y_mdeg_s, -4000000, 4000000), S_S (gyro_z_mdeg_s, -4000000, 4000000),
+    };
+    size_t n = b->n_accel_x_mm_s2 ? b->n_accel_x_mm_s2 : b->n_gyro_x_mdeg_s;
+    if (n == 0)
+        return s_fail (reason, size, CW_EEMPTY, "IMU batch has no samples");
+    if (b->sample_rate_mhz < 1000 || b->sample_rate_mhz > 2000000)
+        return s_fail (reason, size, CW_ERANGE, "sample_rate_mhz %u is outside 1 Hz..2 kHz",
+                       b->sample_rate_mhz);
+    if (b->placement > COACHWIRE__IMU_PLACEMENT__IMU_PLACEMENT_WRIST)
+        return s_fail (reason, size, CW_ERANGE, "unknown placement %u", b->placement);
+    int rc = s_check_arrays (arrays, S_COUNT (arrays), n, reason, size);
+    if (rc != CW_OK)
+        return rc;
+    uint64_t span_ms = (uint64_t) n * 1000000u / b->sample_rate_mhz;
+    uint32_t delta = (uint32_t) (span_ms < UINT32_MAX ? span_ms : UINT32_MAX);
+    return s_check_time (b->start_time_ms, &delta, 1, now, reason, size);
+}
+
+static int
+s_heart_rate (const Coachwire__HeartRateBatch *b, uint64_t now, char *reason, size_t size)
+{
+    const s_array_t arrays [] = { S_U (bpm, 20, 260) };
+    const s_array_t rr [] = { S_U (rr_interval_ms, 150, 3000) };
+    if (b->n_time_delta_ms == 0 && b->n_rr_interval_ms == 0)
+        return s_fail (reason, size, CW_EEMPTY, "heart rate batch has no samples");
+    int rc = s_check_arrays (arrays, 1, b->n_time_delta_ms, reason, size);
+    if (rc == CW_OK)
+        rc = s_check_arrays (rr, 1, b->n_rr_interval_ms, reason, size);
+    if (rc == CW_OK)
+        rc = s_check_time (b->start_time_ms, b->time_delta_ms, b->n_time_delta_ms, now, reason,
+                           size);
+    return rc;
+}
+
+static int
+s_location (const Coachwire__LocationBatch *b, uint64_t now, char *reason, size_t size)
+{
+    const s_array_t arrays [] = {
+        S_S (latitude_e7, -900000000, 900000000), S_S (longitude_e7, -1800000000, 1800000000),
+        S_S (altitude_cm, -50000, 900000), S_U (speed_mm_s, 0, 100000),
+        S_U (distance_cm, 0, 400000000),
+    };
+    if (b->n_time_delta_ms == 0)
+        return s_fail (reason, size, CW_EEMPTY, "location batch has no samples");
+    if ((b->n_latitude_e7 == 0) != (b->n_longitude_e7 == 0))
+        return s_fail (reason, size, CW_ESHAPE, "latitude and longitude come together");
+    int rc = s_check_arrays (arrays, S_COUNT (arrays), b->n_time_delta_ms, reason, size);
+    if (rc == CW_OK)
+        rc = s_check_time (b->start_time_ms, b->time_delta_ms, b->n_time_delta_ms, now, reason,
+                           size);
+    return rc;
+}
+
+static int
+s_running (const Coachwire__RunningDynamicsBatch *b, uint64_t now, char *reason, size_t size)
+{
+    const s_array_t arrays [] = {
+        S_U (cadence_spm_x10, 0, 4000), S_U (vertical_oscillation_mm_x10, 0, 5000),
+        S_U (stance_time_ms_x10, 0, 30000), S_U (stance_balance_left_pct_x100, 0, 10000),
+        S_U (step_length_mm, 0, 5000), S_U (vertical_ratio_pct_x100, 0, 10000),
+        S_U (power_w, 0, 3000),
+    };
+    if (b->n_time_delta_ms == 0)
+        return s_fail (reason, size, CW_EEMPTY, "running dynamics batch has no samples");
+    int rc = s_check_arrays (arrays, S_COUNT (arrays), b->n_time_delta_ms, reason, size);
+    if (rc == CW_OK)
+        rc = s_check_time (b->start_time_ms, b->time_delta_ms, b->n_time_delta_ms, now, reason,
+                           size);
+    return rc;
+}
+
+/*  Valid UTF-8 without control characters: item names are shown to people and coaches. */
+static bool
+s_text_ok (const char *s, size_t max)
+{
+    size_t n = strlen (s);
+    if (n > max)
+        return false;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char) s [i];
+        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+                   : (c & 0xf8) == 0xf0 ? 4 : 0;
+        if (len == 0 || i + len > n || (c < 0x20) || c == 0x7f)
+            return false;
+        for (size_t k = 1; k < len; k++)
+            if (((unsigned char) s [i + k] & 0xc0) != 0x80)
+                return false;
+        i += len;
+    }
+    return true;
+}
+
+static int
+s_meal (const Coachwire__MealBatch *b, uint64_t now, char *reason, size_t size)
+{
+    if (b->n_entries == 0)
+        return s_fail (reason, size, CW_EEMPTY, "meal batch has no entries");
+    for (size_t i = 0; i < b->n_entries; i++) {
+        const Coachwire__MealEntry *e = b->entries [i];
+        uint32_t zero = 0;
+        int rc = s_check_time (e->time_ms, &zero, 1, now, reason, size);
+        if (rc != CW_OK)
+            return rc;
+        if (e->meal > COACHWIRE__MEAL_KIND__MEAL_KIND_SNACK)
+            return s_fail (reason, size, CW_ERANGE, "entries[%zu].meal %u unknown", i, e->meal);
+        if (!s_text_ok (e->item, 256) || !s_text_ok (e->amount, 64))
+            return s_fail (reason, size, CW_ERANGE, "entries[%zu] item or amount is not short "
+                           "UTF-8 text", i);
+        /* One logged item: 10,000 kcal and 2 kg of a nutrient are beyond any portion. */
+        if (e->energy_kcal > 10000 || e->protein_mg > 2000000 || e->carbohydrate_mg > 2000000
+            || e->fat_mg > 2000000 || e->sugar_mg > 2000000 || e->sodium_mg > 100000
+            || e->fibre_mg > 2000000)
+            return s_fail (reason, size, CW_ERANGE, "entries[%zu] has an impossible amount", i);
+    }
+    return CW_OK;
+}
+
+static int
+s_weight (const Coachwire__BodyWeightBatch *b, uint64_t now, char *reason, size_t size)
+{
+    const s_array_t arrays [] = { S_U (weight_g, 2000, 500000) };
+    if (b->n_time_delta_ms == 0)
+        return s_fail (reason, size, CW_EEMPTY, "weight batch has no samples");
+    int rc = s_check_arrays (arrays, 1, b->n_time_delta_ms, reason, size);
+    if (rc == CW_OK)
+        rc = s_check_time (b->start_time_ms, b->time_delta_ms, b->n_time_delta_ms, now, reason,
+                           size);
+    return rc;
+}
+
+int
+cw_batch_validate (const Coachwire__SensorBatch *batch, uint16_t stream, uint64_t now_ms,
+                   char *reason, size_t reason_size)
+{
+    if (!batch)
+        return CW_EINVAL;
+    if ((uint16_t) batch->body_case != stream)
+        return s_fail (reason, reason_size, CW_ESTREAM, "batch of kind %d sealed for stream %u",
+                       (int) batch->body_case, stream);
+    switch (batch->body_case) {
+        case COACHWIRE__SENSOR_BATCH__BODY_IMU:
+            return s_imu (batch->imu, now_ms, reason, reason_size);
+        case COACHWIRE__SENSOR_BATCH__BODY_HEART_RATE:
+            return s_heart_rate (batch->heart_rate, now_ms, reason, reason_size);
+        case COACHWIRE__SENSOR_BATCH__BODY_LOCATION:
+            return s_location (batch->location, now_ms, reason, reason_size);
+        case COACHWIRE__SENSOR_BATCH__BODY_RUNNING:
+            return s_running (batch->running, now_ms, reason, reason_size);
+        case COACHWIRE__SENSOR_BATCH__BODY_MEAL:
+            return s_meal (batch->meal, now_ms, reason, reason_size);
+        case COACHWIRE__SENSOR_BATCH__BODY_WEIGHT:
+            return s_weight (batch->weight, now_ms, reason, reason_size);
+        default:
+            return s_fail (reason, reason_size, CW_EEMPTY, "batch carries no data");
+    }
+}
+
+size_t
+cw_batch_samples (const Coachwire__SensorBatch *b)
+{
+    switch (b->body_case) {
+        case COACHWIRE__SENSOR_BATCH__BODY_IMU:
+            return b->imu->n_accel_x_mm_s2 ? b->imu->n_accel_x_mm_s2 : b->imu->n_gyro_x_mdeg_s;
+        case COACHWIRE__SENSOR_BATCH__BODY_HEART_RATE: return b->heart_rate->n_time_delta_ms;
+        case COACHWIRE__SENSOR_BATCH__BODY_LOCATION: return b->location->n_time_delta_ms;
+        case COACHWIRE__SENSOR_BATCH__BODY_RUNNING: return b->running->n_time_delta_ms;
+        case COACHWIRE__SENSOR_BATCH__BODY_MEAL: return b->meal->n_entries;
+        case COACHWIRE__SENSOR_BATCH__BODY_WEIGHT: return b->weight->n_time_delta_ms;
+        default: return 0;
+    }
+}

@@ -1,0 +1,652 @@
+/*  cw_gateway.c - the gateway actor (see include/coachwire/cw_gateway.h).
+ *
+ *  One thread, one poll loop over: its pipe, the devices' ROUTER and the control PULL.
+ *  Accepted frames wait in `pending` until a group commit: when the socket has nothing more
+ *  queued, when commit_max_frames are waiting, or when the oldest has waited commit_max_ms.
+ *  Acks leave only after the commit that holds their frames.
+ */
+#include "coachwire/cw_gateway.h"
+#include "coachwire/cw_actor.h"
+#include "coachwire/cw_batch.h"
+#include "coachwire/cw_cred.h"
+#include "coachwire/cw_device_cache.h"
+#include "coachwire/cw_envelope.h"
+#include "coachwire/cw_error.h"
+#include "coachwire/cw_store.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#define S_ROUTING_ID_MAX 256
+#define S_STAGES 6
+#define S_MAX_CODES 64
+#define S_BACKOFF_MS 1000u
+
+static const char *s_stage_names [S_STAGES] = { "transport", "open", "decode_validate",
+                                                 "reseal", "commit", "ack" };
+enum { STAGE_TRANSPORT, STAGE_OPEN, STAGE_DECODE, STAGE_RESEAL, STAGE_COMMIT, STAGE_ACK };
+
+static const char s_stored_context [] = "coachwire-stored-v1";
+
+struct _cw_gateway_t {
+    cw_actor_t *actor;
+    const cw_server_config_t *config;   /* owned by coachwired, immutable while we run */
+    char endpoint [CW_ENDPOINT_MAX];    /* written by the actor before it reports ready */
+};
+
+/*  A frame opened and checked, waiting for its group commit. */
+typedef struct {
+    uint8_t routing_id [S_ROUTING_ID_MAX];
+    size_t routing_id_len;
+    uint8_t device_id [CW_ID_BYTES];
+    uint8_t user_id [CW_ID_BYTES];
+    uint16_t stream;
+    uint64_t sequence;
+    uint8_t *sealed;            /* re-sealed payload; NULL for a known duplicate */
+    size_t sealed_len;
+    bool duplicate;
+} s_pending_t;
+
+typedef struct {
+    const cw_server_config_t *config;
+    cw_gateway_t *owner;
+    void *router;
+    void *control;
+    cw_store_t *store;
+    cw_device_cache_t *devices;
+    cw_pb_alloc_t alloc;
+    uint8_t *plain;             /* CW_PAYLOAD_MAX_BYTES, sodium memory: it holds readings */
+    s_pending_t *pending;
+    size_t pending_count;
+    uint64_t oldest_pending_us;
+    uint8_t (*dirty) [CW_ID_BYTES];   /* devices with frames since the last commit */
+    size_t dirty_count;
+    /* counters since the last successful commit */
+    uint64_t accepted, duplicates, bytes, rejected [S_MAX_CODES], commits, commit_failures;
+    uint64_t stage_ns [S_STAGES];
+    uint64_t last_counter_flush_us;
+    bool counters_dirty;        /* refusals not yet in the store */
+} s_gateway_t;
+
+static uint64_t
+s_cpu_ns (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+static void
+s_put_be (uint8_t *out, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        out [i] = (uint8_t) (v >> (8 * (bytes - 1 - i)));
+}
+
+static void
+s_stored_ad (uint8_t *ad, const uint8_t *device_id, const uint8_t *user_id, uint16_t stream,
+             uint64_t sequence)
+{
+    size_t n = sizeof s_stored_context - 1;
+    memcpy (ad, s_stored_context, n);
+    memcpy (ad + n, device_id, CW_ID_BYTES);
+    memcpy (ad + n + CW_ID_BYTES, user_id, CW_ID_BYTES);
+    s_put_be (ad + n + 2 * CW_ID_BYTES, stream, 2);
+    s_put_be (ad + n + 2 * CW_ID_BYTES + 2, sequence, 8);
+}
+
+#define S_STORED_AD_BYTES (sizeof s_stored_context - 1 + 2 * CW_ID_BYTES + 10)
+
+void
+cw_stored_seal (uint8_t *sealed, const uint8_t *key, const uint8_t *device_id,
+                const uint8_t *user_id, uint16_t stream, uint64_t sequence, const uint8_t *plain,
+                size_t plain_len)
+{
+    uint8_t ad [S_STORED_AD_BYTES];
+    s_stored_ad (ad, device_id, user_id, stream, sequence);
+    randombytes_buf (sealed, 24);
+    crypto_aead_xchacha20poly1305_ietf_encrypt (sealed + 24, NULL, plain, plain_len, ad,
+                                                sizeof ad, NULL, sealed, key);
+}
+
+int
+cw_stored_open (uint8_t *plain, size_t *plain_len, const uint8_t *key, const uint8_t *device_id,
+                const uint8_t *user_id, uint16_t stream, uint64_t sequence,
+                const uint8_t *sealed, size_t sealed_len)
+{
+    if (!plain || !plain_len || !key || sealed_len < CW_STORED_OVERHEAD)
+        return CW_EINVAL;
+    uint8_t ad [S_STORED_AD_BYTES];
+    s_stored_ad (ad, device_id, user_id, stream, sequence);
+    unsigned long long n = 0;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt (plain, &n, NULL, sealed + 24,
+                                                    sealed_len - 24, ad, sizeof ad, sealed,
+                                                    key) != 0)
+        return CW_EAUTH;
+    *plain_len = (size_t) n;
+    return CW_OK;
+}
+
+/*  Sends a packed Downlink to one device. Drops silently when the device is gone: it will
+ *  resend and be answered then. */
+static void
+s_send_downlink (s_gateway_t *self, const uint8_t *routing_id, size_t routing_id_len,
+                 const Coachwire__Downlink *down)
+{
+    uint8_t buf [512];
+    size_t len = coachwire__downlink__get_packed_size (down);
+    if (len > sizeof buf)
+        return;
+    coachwire__downlink__pack (down, buf);
+    if (zmq_send (self->router, routing_id, routing_id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return;
+    zmq_send (self->router, buf, len, ZMQ_DONTWAIT);
+}
+
+static void
+s_reject (s_gateway_t *self, const uint8_t *routing_id, size_t routing_id_len, uint16_t stream,
+          uint64_t sequence, int code, const char *reason)
+{
+    int idx = -code;
+    if (idx > 0 && idx < S_MAX_CODES)
+        self->rejected [idx]++;
+    self->counters_dirty = true;
+    Coachwire__FrameError err = COACHWIRE__FRAME_ERROR__INIT;
+    err.stream = stream;
+    err.sequence = sequence;
+    err.code = code;
+    err.reason = (char *) (reason && *reason ? reason : cw_strerror (code));
+    uint32_t versions [] = { CW_PROTOCOL_VERSION };
+    if (code == CW_EVERSION) {
+        err.n_supported_versions = 1;
+        err.supported_versions = versions;
+    }
+    Coachwire__Downlink down = COACHWIRE__DOWNLINK__INIT;
+    down.body_case = COACHWIRE__DOWNLINK__BODY_ERROR;
+    down.error = &err;
+    s_send_downlink (self, routing_id, routing_id_len, &down);
+}
+
+static void
+s_backoff (s_gateway_t *self, const uint8_t *routing_id, size_t routing_id_len, int code,
+           const char *reason)
+{
+    Coachwire__Backoff b = COACHWIRE__BACKOFF__INIT;
+    b.retry_after_ms = S_BACKOFF_MS;
+    b.code = code;
+    b.reason = (char *) reason;
+    Coachwire__Downlink down = COACHWIRE__DOWNLINK__INIT;
+    down.body_case = COACHWIRE__DOWNLINK__BODY_BACKOFF;
+    down.backoff = &b;
+    s_send_downlink (self, routing_id, routing_id_len, &down);
+}
+
+/*  Finds or loads the device: its person, payload key and the person's data key. */
+static int
+s_device (s_gateway_t *self, const uint8_t *device_id, cw_device_entry_t **out,
+          const char **reason)
+{
+    *out = cw_device_cache_get (self->devices, device_id);
+    if (*out)
+        return CW_OK;
+    cw_principal_t p;
+    int rc = cw_store_principal_by_id (self->store, device_id, &p);
+    if (rc != CW_OK || p.kind != CW_PRINCIPAL_DEVICE) {
+        *reason = "device not enrolled";
+        return CW_EUNKNOWNKEY;
+    }
+    if (p.revoked_ms) {
+        *reason = "device revoked";
+        return CW_EREVOKED;
+    }
+    uint8_t wrapped [CW_WRAPPED_KEY_BYTES];
+    if (cw_store_person_key_get (self->store, p.owner_id, wrapped) != CW_OK) {
+        *reason = "the person's data was erased: enroll again";
+        return CW_EREVOKED;
+    }
+    uint8_t *keys = sodium_malloc (64);
+    if (!keys)
+        return CW_ENOMEM;
+    const uint8_t *server_public = cw_keyring_server_public (self->config->keyring);
+    rc = cw_payload_key_derive (keys, cw_keyring_server_secret (self->config->keyring),
+                                p.public_key, p.public_key, server_public, device_id);
+    if (rc == CW_OK)
+        rc = cw_keyring_person_key_unwrap (self->config->keyring, p.owner_id, wrapped,
+                                           keys + 32);
+    if (rc == CW_OK) {
+        *out = cw_device_cache_put (self->devices, device_id, p.owner_id, keys, keys + 32);
+        if (!*out)
+            rc = CW_ENOMEM;
+    }
+    else
+        *reason = "device keys could not be derived";
+    sodium_free (keys);
+    return rc;
+}
+
+/*  Handles one message from a device. */
+static void
+s_handle_frame (s_gateway_t *self, zmq_msg_t *rid, zmq_msg_t *msg)
+{
+    uint64_t t0 = s_cpu_ns ();
+    const uint8_t *frame = zmq_msg_data (msg);
+    size_t frame_len = zmq_msg_size (msg);
+    const uint8_t *routing_id = zmq_msg_data (rid);
+    size_t routing_id_len = zmq_msg_size (rid);
+    if (routing_id_len > S_ROUTING_ID_MAX)
+        return;
+    char reason [CW_REASON_MAX] = "";
+    const char *why = NULL;
+    cw_frame_header_t h;
+    int rc = cw_envelope_peek (&h, frame, frame_len);
+    if (rc != CW_OK) {
+        s_reject (self, routing_id, routing_id_len, h.stream, h.sequence, rc, NULL);
+        return;
+    }
+    /* Who sent it: only the key the handshake authenticated, never the frame. */
+    const char *user_id_hex = zmq_msg_gets (msg, "User-Id");
+    uint8_t device_id [CW_ID_BYTES];
+    if (!user_id_hex || cw_hex_decode (device_id, CW_ID_BYTES, user_id_hex) != CW_OK) {
+        s_reject (self, routing_id, routing_id_len, h.stream, h.sequence, CW_EUNKNOWNKEY,
+                  "connection not authenticated");
+        return;
+    }
+    cw_device_entry_t *dev = NULL;
+    rc = s_device (self, device_id, &dev, &why);
+    if (rc != CW_OK) {
+        s_reject (self, routing_id, routing_id_len, h.stream, h.sequence, rc, why);
+        return;
+    }
+    size_t plain_len = 0;
+    rc = cw_envelope_open (self->plain, CW_PAYLOAD_MAX_BYTES, &plain_len, &h,
+                           cw_device_cache_payload_key (self->devices, dev), device_id, frame,
+                           frame_len);
+    uint64_t t1 = s_cpu_ns ();
+    self->stage_ns [STAGE_OPEN] += t1 - t0;
+    if (rc != CW_OK) {
+        s_reject (self, routing_id, routing_id_len, h.stream, h.sequence, rc, NULL);
+        return;
+    }
+    if (self->pending_count == self->config->commit_max_frames)
+        return;     /* cannot happen: the loop commits first; never overrun the array */
+    s_pending_t *p = &self->pending [self->pending_count];
+    memset (p, 0, offsetof (s_pending_t, sealed));
+    memcpy (p->routing_id, routing_id, routing_id_len);
+    p->routing_id_len = routing_id_len;
+    memcpy (p->device_id, device_id, CW_ID_BYTES);
+    memcpy (p->user_id, dev->user_id, CW_ID_BYTES);
+    p->stream = h.stream;
+    p->sequence = h.sequence;
+    p->sealed = NULL;
+    p->sealed_len = 0;
+    p->duplicate = false;
+
+    /* Dedup before validation: a resend after a week must be acked as a duplicate, not
+     * refused because its timestamps have aged. */
+    bool seen = false;
+    if (cw_store_frame_seen (self->store, device_id, h.stream, h.sequence, &seen) == CW_OK
+        && seen) {
+        p->duplicate = true;
+        self->pending_count++;
+        sodium_memzero (self->plain, plain_len);
+        return;
+    }
+    Coachwire__SensorBatch *batch = NULL;
+    rc = cw_batch_decode (&self->alloc, self->plain, plain_len, &batch, reason, sizeof reason);
+    if (rc == CW_OK)
+        rc = cw_batch_validate (batch, h.stream, cw_now_ms (), reason, sizeof reason);
+    cw_batch_free (&self->alloc, &batch);
+    uint64_t t2 = s_cpu_ns ();
+    self->stage_ns [STAGE_DECODE] += t2 - t1;
+    if (rc != CW_OK) {
+        sodium_memzero (self->plain, plain_len);
+        s_reject (self, routing_id, routing_id_len, h.stream, h.sequence, rc, reason);
+        return;
+    }
+    p->sealed = malloc (plain_len + CW_STORED_OVERHEAD);
+    if (!p->sealed) {
+        sodium_memzero (self->plain, plain_len);
+        s_backoff (self, routing_id, routing_id_len, CW_ENOMEM, "service out of memory");
+        return;
+    }
+    cw_stored_seal (p->sealed, cw_device_cache_person_key (self->devices, dev), device_id,
+                    dev->user_id, h.stream, h.sequence, self->plain, plain_len);
+    p->sealed_len = plain_len + CW_STORED_OVERHEAD;
+    sodium_memzero (self->plain, plain_len);
+    self->stage_ns [STAGE_RESEAL] += s_cpu_ns () - t2;
+    if (self->pending_count == 0)
+        self->oldest_pending_us = cw_mono_us ();
+    self->pending_count++;
+    self->bytes += frame_len;
+}
+
+static int
+s_flush_counters (s_gateway_t *self)
+{
+    char name [64];
+    int rc = CW_OK;
+#define S_ADD(n, v) if (rc == CW_OK && (v)) rc = cw_store_counter_add (self->store, n, v)
+    S_ADD ("frames_accepted", self->accepted);
+    S_ADD ("frames_duplicate", self->duplicates);
+    S_ADD ("bytes_accepted", self->bytes);
+    S_ADD ("commits", self->commits);
+    S_ADD ("commit_failures", self->commit_failures);
+    for (int i = 1; i < S_MAX_CODES; i++) {
+        snprintf (name, sizeof name, "rejected.%s", cw_errname (-i));
+        S_ADD (name, self->rejected [i]);
+    }
+    for (int s = 0; s < S_STAGES; s++) {
+        snprintf (name, sizeof name, "stage_ns.%s", s_stage_names [s]);
+        S_ADD (name, self->stage_ns [s]);
+    }
+#undef S_ADD
+    return rc;
+}
+
+static void
+s_clear_counters (s_gateway_t *self)
+{
+    self->accepted = self->duplicates = self->bytes = self->commits = self->commit_failures = 0;
+    memset (self->rejected, 0, sizeof self->rejected);
+    memset (self->stage_ns, 0, sizeof self->stage_ns);
+}
+
+static void
+s_mark_dirty (s_gateway_t *self, cw_device_entry_t *dev)
+{
+    if (dev->frames++ == 0)
+        memcpy (self->dirty [self->dirty_count++], dev->device_id, CW_ID_BYTES);
+}
+
+/*  Commits every pending frame in one transaction, then acks them all; on failure nothing is
+ *  acked and the devices are told to back off (they resend: nothing acknowledged is lost). */
+static void
+s_commit (s_gateway_t *self)
+{
+    if (self->pending_count == 0) {
+        /* Only refusals to record: at most every 100 ms, so a flood of bad frames cannot
+         * become a flood of fsyncs. */
+        if (!self->counters_dirty || cw_mono_us () - self->last_counter_flush_us < 100000)
+            return;
+    }
+    self->last_counter_flush_us = cw_mono_us ();
+    uint64_t t0 = s_cpu_ns ();
+    uint64_t now = cw_now_ms ();
+    uint64_t accepted = 0, duplicates = 0;
+    int rc = cw_store_begin (self->store);
+    for (size_t i = 0; rc == CW_OK && i < self->pending_count; i++) {
+        s_pending_t *p = &self->pending [i];
+        if (!p->duplicate)
+            rc = cw_store_frame_put (self->store, p->device_id, p->user_id, p->stream,
+                                     p->sequence, now, p->sealed, p->sealed_len,
+                                     &p->duplicate);
+        if (rc != CW_OK)
+            break;
+        if (p->duplicate)
+            duplicates++;
+        else {
+            accepted++;
+            cw_device_entry_t *dev = cw_device_cache_get (self->devices, p->device_id);
+            if (dev)
+                s_mark_dirty (self, dev);
+        }
+    }
+    self->accepted += accepted;
+    self->duplicates += duplicates;
+    self->commits++;
+    for (size_t i = 0; rc == CW_OK && i < self->dirty_count; i++) {
+        cw_device_entry_t *dev = cw_device_cache_get (self->devices, self->dirty [i]);
+        if (dev)
+            rc = cw_store_device_seen (self->store, dev->device_id, now, dev->frames);
+    }
+    self->stage_ns [STAGE_COMMIT] += s_cpu_ns () - t0;
+    if (rc == CW_OK)
+        rc = s_flush_counters (self);
+    if (rc == CW_OK)
+        rc = cw_store_commit (self->store);
+    for (size_t i = 0; i < self->dirty_count; i++) {
+        cw_device_entry_t *dev = cw_device_cache_get (self->devices, self->dirty [i]);
+        if (dev)
+            dev->frames = 0;
+    }
+    self->dirty_count = 0;
+    uint64_t t1 = s_cpu_ns ();
+    if (rc == CW_OK) {
+        s_clear_counters (self);
+        self->counters_dirty = false;
+        for (size_t i = 0; i < self->pending_count; i++) {
+            s_pending_t *p = &self->pending [i];
+            Coachwire__Ack ack = COACHWIRE__ACK__INIT;
+            ack.stream = p->stream;
+            ack.sequence = p->sequence;
+            ack.duplicate = p->duplicate;
+            Coachwire__Downlink down = COACHWIRE__DOWNLINK__INIT;
+            down.body_case = COACHWIRE__DOWNLINK__BODY_ACK;
+            down.ack = &ack;
+            s_send_downlink (self, p->routing_id, p->routing_id_len, &down);
+        }
+        self->stage_ns [STAGE_ACK] += s_cpu_ns () - t1;
+    }
+    else {
+        cw_store_rollback (self->store);
+        self->accepted -= accepted;
+        self->duplicates -= duplicates;
+        self->commits--;
+        self->commit_failures++;
+        fprintf (stderr, "coachwired: gateway: commit of %zu frames failed: %s (%s); devices "
+                 "told to back off\n", self->pending_count, cw_strerror (rc),
+                 cw_store_errmsg (self->store));
+        for (size_t i = 0; i < self->pending_count; i++)
+            s_backoff (self, self->pending [i].routing_id, self->pending [i].routing_id_len,
+                       rc == CW_ENOSPC ? CW_ENOSPC : CW_EBUSY,
+                       rc == CW_ENOSPC ? "service storage is full" : "service storage failed");
+    }
+    for (size_t i = 0; i < self->pending_count; i++) {
+        free (self->pending [i].sealed);
+        self->pending [i].sealed = NULL;
+    }
+    self->pending_count = 0;
+}
+
+static void
+s_handle_control (s_gateway_t *self)
+{
+    uint8_t buf [64];
+    int n = zmq_recv (self->control, buf, sizeof buf, 0);
+    if (n == 6 + (int) CW_ID_BYTES && memcmp (buf, "revoke", 6) == 0)
+        cw_device_cache_remove (self->devices, buf + 6);
+}
+
+/*  Receives one device message (routing id + frame); anything else is drained and dropped. */
+static void
+s_handle_router (s_gateway_t *self)
+{
+    zmq_msg_t rid, msg;
+    zmq_msg_init (&rid);
+    zmq_msg_init (&msg);
+    uint64_t t0 = s_cpu_ns ();
+    if (zmq_msg_recv (&rid, self->router, ZMQ_DONTWAIT) < 0)
+        goto done;
+    if (!zmq_msg_more (&rid) || zmq_msg_recv (&msg, self->router, 0) < 0)
+        goto done;
+    self->stage_ns [STAGE_TRANSPORT] += s_cpu_ns () - t0;
+    if (zmq_msg_more (&msg)) {
+        /* multipart from a device: not our protocol; drain the rest and refuse */
+        zmq_msg_t extra;
+        zmq_msg_init (&extra);
+        while (zmq_msg_more (&msg) && zmq_msg_recv (&extra, self->router, 0) >= 0
+               && zmq_msg_more (&extra))
+            ;
+        zmq_msg_close (&extra);
+        s_reject (self, zmq_msg_data (&rid), zmq_msg_size (&rid), 0, 0, CW_EFRAME,
+                  "one frame per message");
+        goto done;
+    }
+    if (zmq_msg_size (&msg) > CW_FRAME_MAX_BYTES) {
+        cw_frame_header_t h;
+        /* the header names stream and sequence even though the frame is refused */
+        int peek = cw_envelope_peek (&h, zmq_msg_data (&msg), zmq_msg_size (&msg));
+        (void) peek;
+        s_reject (self, zmq_msg_data (&rid), zmq_msg_size (&rid), h.stream, h.sequence,
+                  CW_ETOOBIG, "frame larger than 1 MiB");
+        goto done;
+    }
+    s_handle_frame (self, &rid, &msg);
+done:
+    zmq_msg_close (&rid);
+    zmq_msg_close (&msg);
+}
+
+static int
+s_setup (s_gateway_t *self)
+{
+    const cw_server_config_t *c = self->config;
+    int one = 1, zero = 0, hwm = 100000, handshake_ms = 5000;
+    int64_t maxmsg = CW_GATEWAY_MAXMSGSIZE;
+    self->router = zmq_socket (c->zmq_ctx, ZMQ_ROUTER);
+    self->control = zmq_socket (c->zmq_ctx, ZMQ_PULL);
+    if (!self->router || !self->control)
+        return CW_EIO;
+    zmq_setsockopt (self->router, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt (self->control, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt (self->router, ZMQ_CURVE_SERVER, &one, sizeof one);
+    zmq_setsockopt (self->router, ZMQ_CURVE_SECRETKEY, cw_keyring_server_secret (c->keyring), 32);
+    zmq_setsockopt (self->router, ZMQ_ZAP_DOMAIN, CW_ZAP_DOMAIN_GATEWAY,
+                    strlen (CW_ZAP_DOMAIN_GATEWAY));
+    zmq_setsockopt (self->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    zmq_setsockopt (self->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt (self->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    /* A peer that never finishes its handshake is dropped quickly: storms of idle TCP
+     * connections must not pin resources. */
+    zmq_setsockopt (self->router, ZMQ_HANDSHAKE_IVL, &handshake_ms, sizeof handshake_ms);
+    if (zmq_bind (self->router, c->gateway_bind) != 0) {
+        fprintf (stderr, "coachwired: gateway: cannot bind %s: %s\n", c->gateway_bind,
+                 zmq_strerror (zmq_errno ()));
+        return CW_EIO;
+    }
+    size_t len = sizeof self->owner->endpoint;
+    zmq_getsockopt (self->router, ZMQ_LAST_ENDPOINT, self->owner->endpoint, &len);
+    if (zmq_bind (self->control, CW_GATEWAY_CONTROL_ENDPOINT) != 0)
+        return CW_EIO;
+    int rc = cw_store_open (&self->store, c->db_path, false);
+    if (rc != CW_OK)
+        return rc;
+    if ((rc = cw_device_cache_new (&self->devices)) != CW_OK)
+        return rc;
+    cw_pb_alloc_init (&self->alloc, 0);
+    self->plain = sodium_malloc (CW_PAYLOAD_MAX_BYTES);
+    self->pending = calloc (c->commit_max_frames, sizeof *self->pending);
+    self->dirty = calloc (c->commit_max_frames, sizeof *self->dirty);
+    if (!self->plain || !self->pending || !self->dirty)
+        return CW_ENOMEM;
+    return CW_OK;
+}
+
+static void
+s_teardown (s_gateway_t *self)
+{
+    s_commit (self);
+    cw_device_cache_destroy (&self->devices);
+    cw_store_destroy (&self->store);
+    if (self->plain)
+        sodium_free (self->plain);
+    free (self->pending);
+    free (self->dirty);
+    zmq_close (self->router);
+    zmq_close (self->control);
+}
+
+static void
+s_gateway_actor (void *pipe, void *args)
+{
+    s_gateway_t self;
+    memset (&self, 0, sizeof self);
+    self.owner = args;
+    self.config = self.owner->config;
+    pthread_setname_np (pthread_self (), "cw-gateway");
+    int rc = s_setup (&self);
+    cw_actor_ready (pipe, rc);
+    if (rc != CW_OK) {
+        s_teardown (&self);
+        return;
+    }
+    bool running = true;
+    while (running) {
+        long timeout = -1;
+        if (self.pending_count) {
+            uint64_t age_us = cw_mono_us () - self.oldest_pending_us;
+            uint64_t max_us = (uint64_t) self.config->commit_max_ms * 1000u;
+            timeout = age_us >= max_us ? 0 : (long) ((max_us - age_us) / 1000u);
+        }
+        else if (self.counters_dirty)
+            timeout = 100;
+        zmq_pollitem_t items [] = { { pipe, 0, ZMQ_POLLIN, 0 },
+                                    { self.control, 0, ZMQ_POLLIN, 0 },
+                                    { self.router, 0, ZMQ_POLLIN, 0 } };
+        if (zmq_poll (items, 3, timeout) < 0)
+            break;
+        if (items [0].revents & ZMQ_POLLIN) {
+            char buf [16];
+            int n = zmq_recv (pipe, buf, sizeof buf, 0);
+            if (n >= 0 && cw_actor_is_term (buf, (size_t) n))
+                running = false;
+        }
+        if (items [1].revents & ZMQ_POLLIN)
+            s_handle_control (&self);
+        if (items [2].revents & ZMQ_POLLIN) {
+            /* Drain what is queued, committing whenever the batch is full. */
+            int events = ZMQ_POLLIN;
+            size_t len = sizeof events;
+            while (running && (events & ZMQ_POLLIN)) {
+                s_handle_router (&self);
+                if (self.pending_count >= self.config->commit_max_frames)
+                    s_commit (&self);
+                if (zmq_getsockopt (self.router, ZMQ_EVENTS, &events, &len) != 0)
+                    break;
+            }
+        }
+        /* Nothing more queued (or the oldest waited long enough): commit now. */
+        s_commit (&self);
+    }
+    s_teardown (&self);
+}
+
+int
+cw_gateway_start (cw_gateway_t **out, const cw_server_config_t *config)
+{
+    if (!out || !config || config->commit_max_frames == 0)
+        return CW_EINVAL;
+    *out = NULL;
+    cw_gateway_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return CW_ENOMEM;
+    self->config = config;
+    int rc = cw_actor_new (&self->actor, config->zmq_ctx, s_gateway_actor, self);
+    if (rc != CW_OK) {
+        free (self);
+        return rc;
+    }
+    *out = self;
+    return CW_OK;
+}
+
+const char *
+cw_gateway_endpoint (const cw_gateway_t *self)
+{
+    return self->endpoint;
+}
+
+void
+cw_gateway_destroy (cw_gateway_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cw_actor_destroy (&(*self_p)->actor);
+    free (*self_p);
+    *self_p = NULL;
+}

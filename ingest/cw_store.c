@@ -1,0 +1,598 @@
+/*  cw_store.c - the SQLite store (see include/coachwire/cw_store.h).
+ *
+ *  Dedup lives in its own table (seen) so that it stays permanent even when raw payloads are
+ *  deleted (retention not granted, erasure). Frames are appended in arrival order (rowid).
+ */
+#include "coachwire/cw_store.h"
+#include "coachwire/cw_error.h"
+
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S_SCHEMA_VERSION "1"
+
+struct _cw_store_t {
+    sqlite3 *db;
+    sqlite3_stmt *seen_insert;      /* hot path statements, prepared once */
+    sqlite3_stmt *frame_insert;
+    sqlite3_stmt *counter_add;
+};
+
+static const char s_schema [] =
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE principals ("
+    "  id BLOB PRIMARY KEY, kind INTEGER NOT NULL, name TEXT NOT NULL,"
+    "  public_key BLOB NOT NULL UNIQUE, owner_id BLOB REFERENCES principals (id),"
+    "  locale TEXT NOT NULL DEFAULT '', time_zone TEXT NOT NULL DEFAULT '',"
+    "  created_ms INTEGER NOT NULL, revoked_ms INTEGER NOT NULL DEFAULT 0,"
+    "  last_seen_ms INTEGER NOT NULL DEFAULT 0, frames INTEGER NOT NULL DEFAULT 0);"
+    "CREATE UNIQUE INDEX principals_name ON principals (kind, name) WHERE kind != 1;"
+    "CREATE INDEX principals_owner ON principals (owner_id);"
+    "CREATE TABLE person_keys (user_id BLOB PRIMARY KEY, wrapped BLOB NOT NULL);"
+    "CREATE TABLE seen (device_id BLOB NOT NULL, stream INTEGER NOT NULL,"
+    "  sequence INTEGER NOT NULL, PRIMARY KEY (device_id, stream, sequence)) WITHOUT ROWID;"
+    "CREATE TABLE frames (row INTEGER PRIMARY KEY, device_id BLOB NOT NULL,"
+    "  user_id BLOB NOT NULL, stream INTEGER NOT NULL, sequence INTEGER NOT NULL,"
+    "  received_ms INTEGER NOT NULL, sealed BLOB NOT NULL);"
+    "CREATE INDEX frames_user ON frames (user_id, row);"
+    "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO meta VALUES ('schema_version', '" S_SCHEMA_VERSION "');";
+
+uint64_t
+cw_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+uint64_t
+cw_mono_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+static int
+s_rc (int sqlite_rc)
+{
+    switch (sqlite_rc & 0xff) {
+        case SQLITE_OK: case SQLITE_DONE: case SQLITE_ROW: return CW_OK;
+        case SQLITE_NOMEM: return CW_ENOMEM;
+        case SQLITE_FULL: return CW_ENOSPC;
+        case SQLITE_BUSY: case SQLITE_LOCKED: return CW_EBUSY;
+        case SQLITE_CONSTRAINT: return CW_EEXIST;
+        default: return CW_EIO;
+    }
+}
+
+static int
+s_exec (cw_store_t *self, const char *sql)
+{
+    return s_rc (sqlite3_exec (self->db, sql, NULL, NULL, NULL));
+}
+
+const char *
+cw_store_errmsg (cw_store_t *self)
+{
+    return self && self->db ? sqlite3_errmsg (self->db) : "no database";
+}
+
+void
+cw_store_destroy (cw_store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cw_store_t *self = *self_p;
+    sqlite3_finalize (self->seen_insert);
+    sqlite3_finalize (self->frame_insert);
+    sqlite3_finalize (self->counter_add);
+    sqlite3_close_v2 (self->db);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+cw_store_open (cw_store_t **out, const char *path, bool create)
+{
+    if (!out || !path)
+        return CW_EINVAL;
+    *out = NULL;
+    if (create && access (path, F_OK) == 0)
+        return CW_EEXIST;
+    if (!create && access (path, F_OK) != 0)
+        return CW_ENOENT;
+    cw_store_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return CW_ENOMEM;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    int rc = s_rc (sqlite3_open_v2 (path, &self->db, flags, NULL));
+    if (rc != CW_OK)
+        goto done;
+    sqlite3_busy_timeout (self->db, 5000);
+    sqlite3_extended_result_codes (self->db, 1);
+    /* synchronous=FULL: an ack promises the frame survives power loss, so each commit syncs. */
+    if ((rc = s_exec (self, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                            "PRAGMA foreign_keys=ON;")) != CW_OK)
+        goto done;
+    if (create) {
+        if ((rc = s_exec (self, "BEGIN")) != CW_OK)
+            goto done;
+        if ((rc = s_exec (self, s_schema)) != CW_OK || (rc = s_exec (self, "COMMIT")) != CW_OK) {
+            s_exec (self, "ROLLBACK");
+            goto done;
+        }
+    }
+    else {
+        /* A quick integrity check at start: a damaged file is reported, never served. */
+        sqlite3_stmt *st = NULL;
+        rc = s_rc (sqlite3_prepare_v2 (self->db, "PRAGMA quick_check", -1, &st, NULL));
+        if (rc == CW_OK && sqlite3_step (st) == SQLITE_ROW) {
+            const char *r = (const char *) sqlite3_column_text (st, 0);
+            if (!r || strcmp (r, "ok") != 0)
+                rc = CW_EIO;
+        }
+        else if (rc == CW_OK)
+            rc = CW_EIO;
+        sqlite3_finalize (st);
+        if (rc != CW_OK)
+            goto done;
+        char version [16];
+        if (cw_store_meta_get (self, "schema_version", version, sizeof version) != CW_OK
+            || strcmp (version, S_SCHEMA_VERSION) != 0) {
+            rc = CW_EIO;
+            goto done;
+        }
+    }
+    if ((rc = s_rc (sqlite3_prepare_v2 (self->db,
+                 "INSERT OR IGNORE INTO seen VALUES (?1, ?2, ?3)", -1, &self->seen_insert,
+                 NULL))) != CW_OK
+        || (rc = s_rc (sqlite3_prepare_v2 (self->db,
+                 "INSERT INTO frames (device_id, user_id, stream, sequence, received_ms, sealed)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1, &self->frame_insert, NULL))) != CW_OK
+        || (rc = s_rc (sqlite3_prepare_v2 (self->db,
+                 "INSERT INTO counters VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE"
+                 " SET value = value + excluded.value", -1, &self->counter_add, NULL))) != CW_OK)
+        goto done;
+done:
+    if (rc != CW_OK) {
+        if (self->db)
+            fprintf (stderr, "coachwire: store %s: %s\n", path, sqlite3_errmsg (self->db));
+        cw_store_destroy (&self);
+    }
+    *out = self;
+    return rc;
+}
+
+int
+cw_store_begin (cw_store_t *self)
+{
+    return s_exec (self, "BEGIN IMMEDIATE");
+}
+
+int
+cw_store_commit (cw_store_t *self)
+{
+    return s_exec (self, "COMMIT");
+}
+
+void
+cw_store_rollback (cw_store_t *self)
+{
+    if (!sqlite3_get_autocommit (self->db))
+        s_exec (self, "ROLLBACK");
+}
+
+/*  Prepares sql; the caller finalizes. */
+static int
+s_prepare (cw_store_t *self, const char *sql, sqlite3_stmt **st)
+{
+    return s_rc (sqlite3_prepare_v2 (self->db, sql, -1, st, NULL));
+}
+
+/*  Steps a statement expected to finish with DONE, then finalizes it. */
+static int
+s_step_done (sqlite3_stmt *st)
+{
+    int r = sqlite3_step (st);
+    int rc = r == SQLITE_DONE ? CW_OK : s_rc (r);
+    if (rc == CW_OK && r != SQLITE_DONE)
+        rc = CW_EIO;
+    sqlite3_finalize (st);
+    return rc;
+}
+
+int
+cw_store_meta_set (cw_store_t *self, const char *key, const char *value)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self, "INSERT OR REPLACE INTO meta VALUES (?1, ?2)", &st);
+    if (rc != CW_OK)
+        return rc;
+    sqlite3_bind_text (st, 1, key, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text (st, 2, value, -1, SQLITE_TRANSIENT);
+    return s_step_done (st);
+}
+
+int
+cw_store_meta_get (cw_store_t *self, const char *key, char *buf, size_t size)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self, "SELECT value FROM meta WHERE key = ?1", &st);
+    if (rc != CW_OK)
+        return rc;
+    sqlite3_bind_text (st, 1, key, -1, SQLITE_TRANSIENT);
+    int r = sqlite3_step (st);
+    if (r == SQLITE_ROW) {
+        const char *v = (const char *) sqlite3_column_text (st, 0);
+        if (!v || strlen (v) >= size)
+            rc = CW_ETOOBIG;
+        else
+            memcpy (buf, v, strlen (v) + 1);
+    }
+    else
+        rc = r == SQLITE_DONE ? CW_ENOENT : s_rc (r);
+    sqlite3_finalize (st);
+    return rc;
+}
+
+static void
+s_copy_text (char *dst, size_t size, const unsigned char *src)
+{
+    snprintf (dst, size, "%s", src ? (const char *) src : "");
+}
+
+static void
+s_copy_blob (uint8_t *dst, size_t size, sqlite3_stmt *st, int col)
+{
+    memset (dst, 0, size);
+    const void *b = sqlite3_column_blob (st, col);
+    int n = sqlite3_column_bytes (st, col);
+    if (b && n == (int) size)
+        memcpy (dst, b, size);
+}
+
+#define S_PRINCIPAL_COLUMNS \
+    "p.id, p.kind, p.name, p.public_key, p.owner_id, coalesce (o.name, ''), p.locale," \
+    " p.time_zone, p.created_ms, p.revoked_ms, p.last_seen_ms, p.frames" \
+    " FROM principals p LEFT JOIN principals o ON o.id = p.owner_id "
+
+static void
+s_read_principal (sqlite3_stmt *st, cw_principal_t *p)
+{
+    memset (p, 0, sizeof *p);
+    s_copy_blob (p->id, CW_ID_BYTES, st, 0);
+    p->kind = (cw_principal_kind_t) sqlite3_column_int (st, 1);
+    s_copy_text (p->name, sizeof p->name, sqlite3_column_text (st, 2));
+    s_copy_blob (p->public_key, 32, st, 3);
+    s_copy_blob (p->owner_id, CW_ID_BYTES, st, 4);
+    s_copy_text (p->owner_name, sizeof p->owner_name, sqlite3_column_text (st, 5));
+    s_copy_text (p->locale, sizeof p->locale, sqlite3_column_text (st, 6));
+    s_copy_text (p->time_zone, sizeof p->time_zone, sqlite3_column_text (st, 7));
+    p->created_ms = (uint64_t) sqlite3_column_int64 (st, 8);
+    p->revoked_ms = (uint64_t) sqlite3_column_int64 (st, 9);
+    p->last_seen_ms = (uint64_t) sqlite3_column_int64 (st, 10);
+    p->frames = (uint64_t) sqlite3_column_int64 (st, 11);
+}
+
+/*  Runs a one-row principal query; CW_ENOENT when no row. */
+static int
+s_principal_one (sqlite3_stmt *st, cw_principal_t *out)
+{
+    int r = sqlite3_step (st);
+    int rc = CW_OK;
+    if (r == SQLITE_ROW)
+        s_read_principal (st, out);
+    else
+        rc = r == SQLITE_DONE ? CW_ENOENT : s_rc (r);
+    sqlite3_finalize (st);
+    return rc;
+}
+
+int
+cw_store_principal_add (cw_store_t *self, cw_principal_t *p)
+{
+    if (!self || !p || p->kind < CW_PRINCIPAL_DEVICE || p->kind > CW_PRINCIPAL_OPERATOR)
+        return CW_EINVAL;
+    static const uint8_t zero [CW_ID_BYTES];
+    bool has_owner = memcmp (p->owner_id, zero, CW_ID_BYTES) != 0;
+    if ((p->kind == CW_PRINCIPAL_DEVICE) != has_owner)
+        return CW_EINVAL;
+    randombytes_buf (p->id, CW_ID_BYTES);
+    p->created_ms = cw_now_ms ();
+    p->revoked_ms = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self,
+        "INSERT INTO principals (id, kind, name, public_key, owner_id, locale, time_zone,"
+        " created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", &st);
+    if (rc != CW_OK)
+        return rc;
+    sqlite3_bind_blob (st, 1, p->id, CW_ID_BYTES, SQLITE_TRANSIENT);
+    sqlite3_bind_int (st, 2, (int) p->kind);
+    sqlite3_bind_text (st, 3, p->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob (st, 4, p->public_key, 32, SQLITE_TRANSIENT);
+    if (has_owner)
+        sqlite3_bind_blob (st, 5, p->owner_id, CW_ID_BYTES, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null (st, 5);
+    sqlite3_bind_text (st, 6, p->locale, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text (st, 7, p->time_zone, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64 (st, 8, (sqlite3_int64) p->created_ms);
+    return s_step_done (st);
+}
+
+int
+cw_store_principal_by_key (cw_store_t *self, const uint8_t *public_key, cw_principal_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self, "SELECT " S_PRINCIPAL_COLUMNS "WHERE p.public_key = ?1", &st);
+    if (rc != CW_OK)
+        return rc;
+    sqlite3_bind_blob (st, 1, public_key, 32, SQLITE_TRANSIENT);
+    return s_principal_one (st, out);
+}
+
+int
+cw_store_principal_by_id (cw_store_t *self, const uint8_t *id, cw_principal_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self, "SELECT " S_PRINCIPAL_COLUMNS "WHERE p.id = ?1", &st);
+    if (rc != CW_OK)
+        return rc;
+    sqlite3_bind_blob (st, 1, id, CW_ID_BYTES, SQLITE_TRANSIENT);
+    return s_principal_one (st, out);
+}
+
+int
+cw_store_principal_by_name (cw_store_t *self, cw_principal_kind_t kind, const char *name,
+                            cw_principal_t *out)
+{
+    if (!name || kind == CW_PRINCIPAL_DEVICE)
+        return CW_EINVAL;
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self, "SELECT " S_PRINCIPAL_COLUMNS "WHERE p.kind = ?1 AND p.name = ?2",
+                        &st);
+    if (rc != CW_OK)
+        return rc;
+    sqlite3_bind_int (st, 1, (int) kind);
+    sqlite3_bind_text (st, 2, name, -1, SQLITE_TRANSIENT);
+    return s_principal_one (st, out);
+}
+
+int
+cw_store_principal_revoke (cw_store_t *self, const uint8_t *id)
+{
+    cw_principal_t p;
+    int rc = cw_store_principal_by_id (self, id, &p);
+    if (rc != CW_OK)
+        return rc;
+    if (p.revoked_ms)
+        return CW_ESTATE;
+    sqlite3_stmt *st = NULL;
+    if ((rc = s_prepare (self, "UPDATE principals SET revoked_ms = ?2 WHERE id = ?1", &st))
+        != CW_OK)
+        return rc;
+    sqlite3_bind_blob (st, 1, id, CW_ID_BYTES, SQLITE_TRANSIENT);
+    sqlite3_bind_int64 (st, 2, (sqlite3_int64) cw_now_ms ());
+    return s_step_done (st);
+}
+
+int
+cw_store_principal_list (cw_store_t *self, cw_principal_kind_t kind, const uint8_t *owner_id,
+                         cw_principal_fn fn, void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self, "SELECT " S_PRINCIPAL_COLUMNS
+                        "WHERE p.kind = ?1 AND (?2 IS NULL OR p.owner_id = ?2)"
+                        " ORDER BY p.created_ms, p.name", &st);
+    if (rc != CW_OK)
+        return rc;
+    sqlite3_bind_int (st, 1, (int) kind);
+    if (owner_id)
+        sqlite3_bind_blob (st, 2, owner_id, CW_ID_BYTES, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null (st, 2);
+    int r;
+    cw_principal_t p;
+    while ((r = sqlite3_step (st)) == SQLITE_ROW) {
+        s_read_principal (st, &p);
+        fn (ctx, &p);
+    }
+    rc = r == SQLITE_DONE ? CW_OK : s_rc (r);
+    sqlite3_finalize (st);
+    return rc;
+}
+
+int
+cw_store_device_seen (cw_store_t *self, const uint8_t *device_id, uint64_t now_ms,
+                      uint64_t frames)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self, "UPDATE principals SET last_seen_ms = ?2, frames = frames + ?3"
+                              " WHERE id = ?1", &st);
+    if (rc != CW_OK)
+        return rc;
+    sqlite3_bind_blob (st, 1, device_id, CW_ID_BYTES, SQLITE_TRANSIENT);
+    sqlite3_bind_int64 (st, 2, (sqlite3_int64) now_ms);
+    sqlite3_bind_int64 (st, 3, (sqlite3_int64) frames);
+    return s_step_done (st);
+}
+
+int
+cw_store_person_key_put (cw_store_t *self, const uint8_t *user_id, const uint8_t *wrapped)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self, "INSERT OR REPLACE INTO person_keys VALUES (?1, ?2)", &st);
+    if (rc != CW_OK)
+        return rc;
+    sqlite3_bind_blob (st, 1, user_id, CW_ID_BYTES, SQLITE_TRANSIENT);
+    sqlite3_bind_blob (st, 2, wrapped, CW_WRAPPED_KEY_BYTES, SQLITE_TRANSIENT);
+    return s_step_done (st);
+}
+
+int
+cw_store_person_key_get (cw_store_t *self, const uint8_t *user_id, uint8_t *wrapped)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self, "SELECT wrapped FROM person_keys WHERE user_id = ?1", &st);
+    if (rc != CW_OK)
+        return rc;
+    sqlite3_bind_blob (st, 1, user_id, CW_ID_BYTES, SQLITE_TRANSIENT);
+    int r = sqlite3_step (st);
+    if (r == SQLITE_ROW) {
+        if (sqlite3_column_bytes (st, 0) != (int) CW_WRAPPED_KEY_BYTES)
+            rc = CW_EIO;
+        else
+            memcpy (wrapped, sqlite3_column_blob (st, 0), CW_WRAPPED_KEY_BYTES);
+    }
+    else
+        rc = r == SQLITE_DONE ? CW_ENOENT : s_rc (r);
+    sqlite3_finalize (st);
+    return rc;
+}
+
+int
+cw_store_person_key_delete (cw_store_t *self, const uint8_t *user_id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self, "DELETE FROM person_keys WHERE user_id = ?1", &st);
+    if (rc != CW_OK)
+        return rc;
+    sqlite3_bind_blob (st, 1, user_id, CW_ID_BYTES, SQLITE_TRANSIENT);
+    return s_step_done (st);
+}
+
+/*  Steps a cached statement, then resets it for the next use. */
+static int
+s_step_reset (sqlite3_stmt *st)
+{
+    int r = sqlite3_step (st);
+    sqlite3_reset (st);
+    sqlite3_clear_bindings (st);
+    return r == SQLITE_DONE ? CW_OK : s_rc (r) == CW_OK ? CW_EIO : s_rc (r);
+}
+
+int
+cw_store_frame_put (cw_store_t *self, const uint8_t *device_id, const uint8_t *user_id,
+                    uint16_t stream, uint64_t sequence, uint64_t received_ms,
+                    const uint8_t *sealed, size_t sealed_len, bool *duplicate)
+{
+    if (!self || !device_id || !user_id || !duplicate || (!sealed && sealed_len)
+        || sequence > INT64_MAX || sealed_len > INT32_MAX)
+        return CW_EINVAL;
+    *duplicate = false;
+    sqlite3_stmt *st = self->seen_insert;
+    sqlite3_bind_blob (st, 1, device_id, CW_ID_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int (st, 2, stream);
+    sqlite3_bind_int64 (st, 3, (sqlite3_int64) sequence);
+    int rc = s_step_reset (st);
+    if (rc != CW_OK)
+        return rc;
+    if (sqlite3_changes (self->db) == 0) {
+        *duplicate = true;
+        return CW_OK;
+    }
+    st = self->frame_insert;
+    sqlite3_bind_blob (st, 1, device_id, CW_ID_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob (st, 2, user_id, CW_ID_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int (st, 3, stream);
+    sqlite3_bind_int64 (st, 4, (sqlite3_int64) sequence);
+    sqlite3_bind_int64 (st, 5, (sqlite3_int64) received_ms);
+    sqlite3_bind_blob (st, 6, sealed, (int) sealed_len, SQLITE_STATIC);
+    return s_step_reset (st);
+}
+
+int
+cw_store_frame_seen (cw_store_t *self, const uint8_t *device_id, uint16_t stream,
+                     uint64_t sequence, bool *seen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self, "SELECT 1 FROM seen WHERE device_id = ?1 AND stream = ?2"
+                              " AND sequence = ?3", &st);
+    if (rc != CW_OK)
+        return rc;
+    sqlite3_bind_blob (st, 1, device_id, CW_ID_BYTES, SQLITE_TRANSIENT);
+    sqlite3_bind_int (st, 2, stream);
+    sqlite3_bind_int64 (st, 3, (sqlite3_int64) sequence);
+    int r = sqlite3_step (st);
+    *seen = r == SQLITE_ROW;
+    rc = r == SQLITE_ROW || r == SQLITE_DONE ? CW_OK : s_rc (r);
+    sqlite3_finalize (st);
+    return rc;
+}
+
+int
+cw_store_frame_each (cw_store_t *self, const uint8_t *user_id, int64_t after_row, size_t limit,
+                     cw_frame_fn fn, void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self, "SELECT row, device_id, user_id, stream, sequence, received_ms,"
+                        " sealed FROM frames WHERE (?1 IS NULL OR user_id = ?1) AND row > ?2"
+                        " ORDER BY row LIMIT ?3", &st);
+    if (rc != CW_OK)
+        return rc;
+    if (user_id)
+        sqlite3_bind_blob (st, 1, user_id, CW_ID_BYTES, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null (st, 1);
+    sqlite3_bind_int64 (st, 2, after_row);
+    sqlite3_bind_int64 (st, 3, limit ? (sqlite3_int64) limit : -1);
+    int r;
+    while ((r = sqlite3_step (st)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes (st, 1) != (int) CW_ID_BYTES
+            || sqlite3_column_bytes (st, 2) != (int) CW_ID_BYTES) {
+            rc = CW_EIO;
+            break;
+        }
+        cw_stored_frame_t f = {
+            .row = sqlite3_column_int64 (st, 0),
+            .device_id = sqlite3_column_blob (st, 1),
+            .user_id = sqlite3_column_blob (st, 2),
+            .stream = (uint16_t) sqlite3_column_int (st, 3),
+            .sequence = (uint64_t) sqlite3_column_int64 (st, 4),
+            .received_ms = (uint64_t) sqlite3_column_int64 (st, 5),
+            .sealed = sqlite3_column_blob (st, 6),
+            .sealed_len = (size_t) sqlite3_column_bytes (st, 6),
+        };
+        rc = fn (ctx, &f);
+        if (rc != CW_OK)
+            break;
+    }
+    if (rc == CW_OK && r != SQLITE_DONE)
+        rc = s_rc (r) == CW_OK ? CW_EIO : s_rc (r);
+    sqlite3_finalize (st);
+    return rc;
+}
+
+int
+cw_store_counter_add (cw_store_t *self, const char *name, uint64_t delta)
+{
+    if (!self || !name || delta > INT64_MAX)
+        return CW_EINVAL;
+    sqlite3_stmt *st = self->counter_add;
+    sqlite3_bind_text (st, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64 (st, 2, (sqlite3_int64) delta);
+    return s_step_reset (st);
+}
+
+int
+cw_store_counter_each (cw_store_t *self, cw_counter_fn fn, void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self, "SELECT name, value FROM counters ORDER BY name", &st);
+    if (rc != CW_OK)
+        return rc;
+    int r;
+    while ((r = sqlite3_step (st)) == SQLITE_ROW)
+        fn (ctx, (const char *) sqlite3_column_text (st, 0),
+            (uint64_t) sqlite3_column_int64 (st, 1));
+    rc = r == SQLITE_DONE ? CW_OK : s_rc (r);
+    sqlite3_finalize (st);
+    return rc;
+}
