@@ -130,10 +130,10 @@ s_check_time (uint64_t start_ms, const uint32_t *deltas, size_t n, uint64_t now_
             return s_fail (reason, size, CW_ETIME, "batch spans more than %llu hours",
                            (unsigned long long) (CW_BATCH_SPAN_MS / 3600000));
     }
-    if (start_ms + CW_BATCH_PAST_MS < now_ms)
-        return s_fail (reason, size, CW_ETIME, "start time %llu is more than %llu days old",
-                       (unsigned long long) start_ms,
-                       (unsigned long long) (CW_BATCH_PAST_MS / 86400000));
+    /* Old recordings (a FIT history) are welcome; a time before 2000 is a broken clock. */
+    if (start_ms < CW_BATCH_EPOCH_MIN_MS)
+        return s_fail (reason, size, CW_ETIME, "start time %llu is before the year 2000",
+                       (unsigned long long) start_ms);
     if (start_ms + span > now_ms + CW_BATCH_FUTURE_MS)
         return s_fail (reason, size, CW_ETIME, "samples up to %llu ms in the future",
                        (unsigned long long) (start_ms + span - now_ms));

@@ -21,7 +21,8 @@ extern "C" {
 
 #define CW_BATCH_ALLOC_FACTOR 16u
 #define CW_BATCH_ALLOC_SLACK (64u * 1024u)
-#define CW_BATCH_PAST_MS (400ull * 24 * 3600 * 1000)    /* oldest data accepted: days offline */
+#define CW_BATCH_EPOCH_MIN_MS 946684800000ull           /* 2000-01-01: recordings are older
+                                                           than days offline, never this old */
 #define CW_BATCH_FUTURE_MS (10ull * 60 * 1000)          /* clock skew allowed */
 #define CW_BATCH_SPAN_MS (26ull * 3600 * 1000)          /* longest span of one batch */
 #define CW_BATCH_MAX_SAMPLES 100000u                    /* per array */
@@ -44,7 +45,7 @@ CW_EXPORT int cw_batch_decode (cw_pb_alloc_t *alloc, const uint8_t *data, size_t
 CW_EXPORT void cw_batch_free (cw_pb_alloc_t *alloc, Coachwire__SensorBatch **batch_p);
 
 /*  Checks the batch against the stream it was sealed for, its shape (equal array lengths),
- *  physical ranges and time (now_ms - CW_BATCH_PAST_MS .. now_ms + CW_BATCH_FUTURE_MS).
+ *  physical ranges and time (CW_BATCH_EPOCH_MIN_MS .. now_ms + CW_BATCH_FUTURE_MS).
  *  Returns CW_OK or CW_ESTREAM, CW_EEMPTY, CW_ESHAPE, CW_ERANGE, CW_ETIME, CW_ETOOBIG with a
  *  reason naming the field. */
 CW_EXPORT int cw_batch_validate (const Coachwire__SensorBatch *batch, uint16_t stream,

@@ -1,0 +1,84 @@
+/*  cw_api_internal.h - the api actor's command table, for the files that add commands and
+ *  for the fuzz target. Not installed.
+ *
+ *  Adding a command: a field in ApiRequest's oneof (api.proto), a check function (syntax
+ *  only: no store, no caller; the fuzz target runs it on every input), a handler, and one row
+ *  in s_commands (cw_api.c). Handlers in other files declare themselves here.
+ */
+#ifndef CW_API_INTERNAL_H_INCLUDED
+#define CW_API_INTERNAL_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.pb-c.h"
+#include "coachwire/cw_server.h"
+#include "coachwire/cw_store.h"
+
+#define CW_API_DECODE_BUDGET (16u * CW_API_MAX_MSG_BYTES)  /* decoded request, at most */
+#define CW_API_LIST_MAX 100000u                            /* rows in one list reply */
+#define CW_API_REASON_MAX 256u
+
+/*  Role bits: which principal kinds may call a command. */
+#define CW_ROLE(kind) (1u << (unsigned) (kind))
+#define CW_ROLE_DEVICE CW_ROLE (CW_PRINCIPAL_DEVICE)
+#define CW_ROLE_USER CW_ROLE (CW_PRINCIPAL_USER)
+#define CW_ROLE_COACH CW_ROLE (CW_PRINCIPAL_COACH)
+#define CW_ROLE_OPERATOR CW_ROLE (CW_PRINCIPAL_OPERATOR)
+
+typedef struct _cw_api_arena_t cw_api_arena_t;
+
+/*  One request being served: what a handler may use. */
+typedef struct {
+    cw_store_t *store;                  /* the actor's own store */
+    const cw_server_config_t *config;
+    const cw_principal_t *caller;       /* authenticated, unrevoked, role checked */
+    void *control;                      /* PUSH to CW_GATEWAY_CONTROL_ENDPOINT */
+    cw_api_arena_t *arena;              /* reply memory, wiped and freed after sending */
+    Coachwire__ApiReply *reply;         /* the handler sets the body */
+    char reason [CW_API_REASON_MAX];    /* the reply's sentence (cw_strerror when empty) */
+} cw_api_call_t;
+
+/*  Checks a request's arguments (syntax only). Returns CW_OK or an error with a reason. */
+typedef int (*cw_api_check_fn) (const Coachwire__ApiRequest *req, char *reason,
+                                size_t reason_size);
+/*  Serves a checked request. Returns CW_OK (reply body set) or an error (reason set). */
+typedef int (*cw_api_handler_fn) (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+
+typedef struct {
+    Coachwire__ApiRequest__BodyCase body;   /* the oneof case that selects it */
+    const char *name;                       /* "user_add": logs and errors */
+    cw_api_check_fn check;                  /* may be NULL: no arguments */
+    cw_api_handler_fn handler;
+    unsigned roles;                         /* CW_ROLE_* bits allowed to call it */
+} cw_api_command_t;
+
+/*  The row for body, or NULL when no command has it. */
+const cw_api_command_t *cw_api_command_find (Coachwire__ApiRequest__BodyCase body);
+
+/*  Decodes an ApiRequest under CW_API_MAX_MSG_BYTES / CW_API_DECODE_BUDGET. Returns CW_OK,
+ *  CW_ETOOBIG, CW_EDECODE or CW_ENOMEM; free with cw_api_request_free. */
+int cw_api_request_decode (const uint8_t *data, size_t size, Coachwire__ApiRequest **out)
+    CW_MUST_CHECK;
+void cw_api_request_free (Coachwire__ApiRequest **req_p);
+
+/*  Decode is done; finds the command and runs its check: CW_OK or CW_EREQUEST / the check's
+ *  error, with a reason. What the actor does before it looks at the caller and the store. */
+int cw_api_request_check (const Coachwire__ApiRequest *req, char *reason, size_t reason_size)
+    CW_MUST_CHECK;
+
+/*  Reply memory for handlers: zeroed, freed (and wiped) after the reply is sent. NULL when
+ *  out of memory. */
+void *cw_api_alloc (cw_api_call_t *call, size_t size);
+char *cw_api_strdup (cw_api_call_t *call, const char *text);
+/*  Sets the reply's sentence (printf style) and returns rc, for `return cw_api_fail (...)`. */
+int cw_api_fail (cw_api_call_t *call, int rc, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+/*  Argument checks shared by commands. Each returns CW_OK or CW_EINVAL with a reason. */
+int cw_api_check_name (const char *what, const char *name, char *reason, size_t reason_size);
+int cw_api_check_label (const char *label, char *reason, size_t reason_size);
+int cw_api_check_time_zone (const char *zone, char *reason, size_t reason_size);
+int cw_api_check_id_hex (const char *what, const char *hex, char *reason, size_t reason_size);
+
+#endif

@@ -1,0 +1,788 @@
+/*  cw_edge.c - the edge client: seal, queue, send over ZeroMQ + CURVE, resend until acked.
+ *
+ *  One DEALER socket, CURVE client with the server key pinned from the credential. Up: one
+ *  message per sealed frame. Down: one packed coachwire.Downlink per message.
+ *
+ *  Delivery: a frame is sent when it was never sent, when its ack is overdue (resend timeout),
+ *  or after the connection dropped (every frame in flight is marked unsent on DISCONNECTED,
+ *  since ZeroMQ discards what sat in the dropped pipe). At most `window` frames are in flight.
+ *  ZMQ_IMMEDIATE keeps the socket from queueing frames for a connection whose CURVE handshake
+ *  has not completed, so an unreachable or impostor server never "receives" anything.
+ *  A resent frame that had reached the gateway is acked as a duplicate: delivery is
+ *  at-least-once on the wire, exactly-once in the store.
+ */
+#include "coachwire/edge.h"
+#include "coachwire/cw_cred.h"
+#include "coachwire/cw_envelope.h"
+#include "coachwire/cw_error.h"
+#include "coachwire/cw_queue.h"
+#include "cw_edge_internal.h"
+
+#include <sodium.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#define CW_EDGE_RING             32     /* recent rejections kept in memory */
+#define CW_EDGE_READ_BURST       256    /* downlinks handled per pump before returning */
+#define CW_EDGE_WINDOW_MAX       4096
+#define CW_EDGE_BACKOFF_MIN_MS   100
+
+struct _cw_edge_t {
+    cw_cred_t *cred;                    /* device credential (secret key in sodium memory) */
+    uint8_t *key;                       /* payload key, sodium_malloc'd, CW_KEY_BYTES */
+    cw_queue_t *queue;                  /* sealed frames waiting for ack */
+    cw_edge_options_t opts;             /* with defaults filled in */
+    void *zctx;                         /* this handle's own ZeroMQ context */
+    void *dealer;                       /* the gateway socket, NULL until the first pump */
+    void *monitor;                      /* PAIR receiving the dealer's monitor events */
+    int connected;                      /* CURVE handshake succeeded, no disconnect since */
+    uint64_t handshake_failures;        /* handshakes refused since new */
+    int64_t paused_until_ms;            /* Backoff: no sends before this (monotonic ms) */
+    cw_queue_frame_t *batch;            /* scratch for due frames, window entries */
+    cw_edge_reject_fn *on_reject;
+    void *reject_ctx;
+    cw_edge_nudge_fn *on_nudge;
+    void *nudge_ctx;
+    cw_edge_rejection_t ring [CW_EDGE_RING];   /* recent refusals, ring_next is the oldest */
+    size_t ring_next;
+    size_t ring_count;
+};
+
+/*  -------------------------------------------------------------------------------------------
+ *  Capped protobuf-c allocator and downlink decoding
+ */
+
+typedef union {
+    size_t size;
+    max_align_t align;
+} s_alloc_header_t;
+
+static void *
+s_capped_alloc (void *data, size_t size)
+{
+    cw_capped_allocator_t *self = data;
+    if (size > self->cap || self->used + size + sizeof (s_alloc_header_t) > self->cap) {
+        self->refused++;
+        return NULL;
+    }
+    s_alloc_header_t *h = malloc (sizeof *h + size);
+    if (!h) {
+        self->refused++;
+        return NULL;
+    }
+    h->size = size + sizeof *h;
+    self->used += h->size;
+    return h + 1;
+}
+
+static void
+s_capped_free (void *data, void *ptr)
+{
+    cw_capped_allocator_t *self = data;
+    if (!ptr)
+        return;
+    s_alloc_header_t *h = (s_alloc_header_t *) ptr - 1;
+    self->used -= h->size;
+    free (h);
+}
+
+void
+cw_capped_allocator_init (cw_capped_allocator_t *self, size_t cap)
+{
+    memset (self, 0, sizeof *self);
+    self->base.alloc = s_capped_alloc;
+    self->base.free = s_capped_free;
+    self->base.allocator_data = self;
+    self->cap = cap;
+}
+
+int
+cw_downlink_decode (cw_capped_allocator_t *alloc, const uint8_t *buf, size_t len,
+                    Coachwire__Downlink **out)
+{
+    if (!alloc || !out || (!buf && len))
+        return CW_EINVAL;
+    *out = NULL;
+    cw_capped_allocator_init (alloc, CW_DOWNLINK_HEAP_MAX);
+    if (len > CW_DOWNLINK_MAX_BYTES)
+        return CW_ETOOBIG;
+    Coachwire__Downlink *msg = coachwire__downlink__unpack (&alloc->base, len, buf);
+    if (!msg)
+        return CW_EDECODE;
+    int rc = CW_OK;
+    switch (msg->body_case) {
+        case COACHWIRE__DOWNLINK__BODY_ACK:
+            if (!msg->ack)
+                rc = CW_EDECODE;
+            else if (msg->ack->stream < CW_STREAM_MIN || msg->ack->stream > CW_STREAM_MAX)
+                rc = CW_ESTREAM;
+            else if (msg->ack->sequence == 0)
+                rc = CW_EFRAME;
+            break;
+        case COACHWIRE__DOWNLINK__BODY_ERROR:
+            if (!msg->error)
+                rc = CW_EDECODE;
+            else if (msg->error->stream < CW_STREAM_MIN || msg->error->stream > CW_STREAM_MAX)
+                rc = CW_ESTREAM;
+            else if (msg->error->sequence == 0)
+                rc = CW_EFRAME;
+            break;
+        case COACHWIRE__DOWNLINK__BODY_BACKOFF:
+            if (!msg->backoff)
+                rc = CW_EDECODE;
+            break;
+        case COACHWIRE__DOWNLINK__BODY_NUDGE:
+            if (!msg->nudge || !msg->nudge->nudge_id)
+                rc = CW_EDECODE;
+            break;
+        default:
+            rc = CW_EDECODE;    /* no body, or one newer than this library */
+            break;
+    }
+    if (rc != CW_OK) {
+        coachwire__downlink__free_unpacked (msg, &alloc->base);
+        return rc;
+    }
+    *out = msg;
+    return CW_OK;
+}
+
+void
+cw_downlink_free (cw_capped_allocator_t *alloc, Coachwire__Downlink **msg)
+{
+    if (!alloc || !msg || !*msg)
+        return;
+    coachwire__downlink__free_unpacked (*msg, &alloc->base);
+    *msg = NULL;
+}
+
+/*  -------------------------------------------------------------------------------------------
+ *  Construction
+ */
+
+static int64_t
+s_wall_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+s_mono_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+cw_edge_options_default (cw_edge_options_t *opts)
+{
+    if (!opts)
+        return;
+    opts->queue_max_frames = CW_QUEUE_DEFAULT_MAX_FRAMES;
+    opts->queue_max_bytes = CW_QUEUE_DEFAULT_MAX_BYTES;
+    opts->resend_timeout_ms = 10000;
+    opts->window = 64;
+    opts->reconnect_ivl_ms = 250;
+    opts->reconnect_ivl_max_ms = 30000;
+    opts->backoff_max_ms = 300000;
+}
+
+static void
+s_options_fill (cw_edge_options_t *out, const cw_edge_options_t *in)
+{
+    cw_edge_options_default (out);
+    if (!in)
+        return;
+    if (in->queue_max_frames)
+        out->queue_max_frames = in->queue_max_frames;
+    if (in->queue_max_bytes)
+        out->queue_max_bytes = in->queue_max_bytes;
+    if (in->resend_timeout_ms)
+        out->resend_timeout_ms = in->resend_timeout_ms;
+    if (in->window)
+        out->window = in->window < CW_EDGE_WINDOW_MAX ? in->window : CW_EDGE_WINDOW_MAX;
+    if (in->reconnect_ivl_ms)
+        out->reconnect_ivl_ms = in->reconnect_ivl_ms;
+    if (in->reconnect_ivl_max_ms)
+        out->reconnect_ivl_max_ms = in->reconnect_ivl_max_ms;
+    if (in->backoff_max_ms)
+        out->backoff_max_ms = in->backoff_max_ms;
+    if (out->reconnect_ivl_max_ms < out->reconnect_ivl_ms)
+        out->reconnect_ivl_max_ms = out->reconnect_ivl_ms;
+}
+
+int
+cw_edge_new (cw_edge_t **out, const char *cred_path, const char *queue_path,
+             const cw_edge_options_t *opts)
+{
+    if (!out || !cred_path || !queue_path)
+        return CW_EINVAL;
+    *out = NULL;
+    if (sodium_init () < 0)
+        return CW_ENOMEM;
+    int rc = CW_OK;
+    cw_edge_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return CW_ENOMEM;
+    s_options_fill (&self->opts, opts);
+
+    if ((rc = cw_cred_load (cred_path, &self->cred, NULL, 0)) != CW_OK)
+        goto done;
+    if (cw_cred_kind (self->cred) != CW_CRED_DEVICE || !cw_cred_secret_key (self->cred)
+        || !*cw_cred_endpoint (self->cred)) {
+        rc = CW_ECRED;      /* not a device credential, or missing its secret or endpoint */
+        goto done;
+    }
+    self->key = sodium_malloc (CW_KEY_BYTES);
+    self->batch = calloc (self->opts.window, sizeof *self->batch);
+    if (!self->key || !self->batch) {
+        rc = CW_ENOMEM;
+        goto done;
+    }
+    const uint8_t *device_public = cw_cred_public_key (self->cred);
+    const uint8_t *server_public = cw_cred_server_key (self->cred);
+    if ((rc = cw_payload_key_derive (self->key, cw_cred_secret_key (self->cred), server_public,
+                                     device_public, server_public, cw_cred_id (self->cred)))
+        != CW_OK)
+        goto done;
+    if ((rc = cw_queue_open (&self->queue, queue_path, self->opts.queue_max_frames,
+                             self->opts.queue_max_bytes)) != CW_OK)
+        goto done;
+    /*  Nothing is in flight for a process that has not connected yet. */
+    rc = cw_queue_reset_sent (self->queue);
+done:
+    if (rc != CW_OK)
+        cw_edge_destroy (&self);
+    *out = self;
+    return rc;
+}
+
+static void
+s_disconnect (cw_edge_t *self)
+{
+    if (self->dealer)
+        zmq_socket_monitor (self->dealer, NULL, 0);
+    if (self->monitor) {
+        zmq_close (self->monitor);
+        self->monitor = NULL;
+    }
+    if (self->dealer) {
+        zmq_close (self->dealer);
+        self->dealer = NULL;
+    }
+    if (self->zctx) {
+        zmq_ctx_term (self->zctx);
+        self->zctx = NULL;
+    }
+    self->connected = 0;
+}
+
+void
+cw_edge_destroy (cw_edge_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cw_edge_t *self = *self_p;
+    s_disconnect (self);
+    cw_queue_destroy (&self->queue);
+    if (self->key)
+        sodium_free (self->key);    /* wipes before freeing */
+    cw_cred_destroy (&self->cred);
+    free (self->batch);
+    sodium_memzero (self, sizeof *self);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+cw_edge_device_id (const cw_edge_t *self)
+{
+    return self && self->cred ? cw_cred_id_hex (self->cred) : "";
+}
+
+void
+cw_edge_on_reject (cw_edge_t *self, cw_edge_reject_fn *fn, void *ctx)
+{
+    if (!self)
+        return;
+    self->on_reject = fn;
+    self->reject_ctx = fn ? ctx : NULL;
+}
+
+void
+cw_edge_set_nudge_handler (cw_edge_t *self, cw_edge_nudge_fn *fn, void *ctx)
+{
+    if (!self)
+        return;
+    self->on_nudge = fn;
+    self->nudge_ctx = fn ? ctx : NULL;
+}
+
+/*  -------------------------------------------------------------------------------------------
+ *  Publishing
+ */
+
+typedef struct {
+    const uint8_t *key;
+    const uint8_t *device_id;
+    const uint8_t *plain;
+    size_t plain_len;
+} s_seal_ctx_t;
+
+static int
+s_seal (void *ctx, uint16_t stream, uint64_t sequence, uint8_t *frame, size_t frame_cap,
+        size_t *frame_len)
+{
+    s_seal_ctx_t *s = ctx;
+    return cw_envelope_seal (frame, frame_cap, frame_len, s->key, s->device_id, stream,
+                             sequence, s->plain, s->plain_len);
+}
+
+static int
+s_enqueue (cw_edge_t *self, const uint8_t *plain, size_t len, uint16_t stream)
+{
+    s_seal_ctx_t ctx = { self->key, cw_cred_id (self->cred), plain, len };
+    return cw_queue_push (self->queue, stream, len + CW_FRAME_OVERHEAD, s_seal, &ctx, NULL);
+}
+
+int
+cw_edge_publish (cw_edge_t *self, const uint8_t *batch_pb, size_t len, uint16_t stream)
+{
+    if (!self || (!batch_pb && len))
+        return CW_EINVAL;
+    if (len > CW_PAYLOAD_MAX_BYTES)
+        return CW_ETOOBIG;
+    if (stream > CW_STREAM_MAX)
+        return CW_ESTREAM;
+    /*  Decode once to catch a batch that the gateway would refuse for good. The app's own
+     *  bytes, but still capped: packed fields expand (a 1-byte varint becomes 4 or 8 bytes and
+     *  an empty meal entry a whole struct). */
+    cw_capped_allocator_t alloc;
+    cw_capped_allocator_init (&alloc, 64 * len + 64 * 1024);
+    Coachwire__SensorBatch *batch = coachwire__sensor_batch__unpack (&alloc.base, len, batch_pb);
+    if (!batch)
+        return alloc.refused ? CW_ETOOBIG : CW_EDECODE;
+    int body = (int) batch->body_case;
+    coachwire__sensor_batch__free_unpacked (batch, &alloc.base);
+    if (body < CW_STREAM_MIN || body > CW_STREAM_MAX)
+        return CW_EEMPTY;
+    if (stream != 0 && stream != body)
+        return CW_ESTREAM;
+    return s_enqueue (self, batch_pb, len, (uint16_t) body);
+}
+
+int
+cw_edge_publish_batch (cw_edge_t *self, const struct Coachwire__SensorBatch *batch)
+{
+    if (!self || !batch)
+        return CW_EINVAL;
+    int body = (int) batch->body_case;
+    if (body < CW_STREAM_MIN || body > CW_STREAM_MAX)
+        return CW_EEMPTY;
+    size_t len = coachwire__sensor_batch__get_packed_size (batch);
+    if (len > CW_PAYLOAD_MAX_BYTES)
+        return CW_ETOOBIG;
+    uint8_t *buf = malloc (len ? len : 1);
+    if (!buf)
+        return CW_ENOMEM;
+    size_t packed = coachwire__sensor_batch__pack (batch, buf);
+    int rc = packed == len ? s_enqueue (self, buf, len, (uint16_t) body) : CW_EINTERNAL;
+    free (buf);
+    return rc;
+}
+
+/*  -------------------------------------------------------------------------------------------
+ *  Connection
+ */
+
+static int
+s_setopt_int (void *socket, int option, int value)
+{
+    return zmq_setsockopt (socket, option, &value, sizeof value) == 0 ? CW_OK : CW_EINVAL;
+}
+
+/*  Creates the context, the DEALER and its monitor, and starts connecting (asynchronously:
+ *  ZeroMQ reconnects by itself from here on). */
+static int
+s_connect (cw_edge_t *self)
+{
+    if (self->dealer)
+        return CW_OK;
+    int rc = CW_OK;
+    char monitor_ep [64];
+    snprintf (monitor_ep, sizeof monitor_ep, "inproc://cw-edge-monitor-%p", (void *) self);
+    self->zctx = zmq_ctx_new ();
+    if (!self->zctx)
+        return CW_ENOMEM;
+    self->dealer = zmq_socket (self->zctx, ZMQ_DEALER);
+    if (!self->dealer) {
+        rc = CW_ENOMEM;
+        goto done;
+    }
+    int64_t maxmsg = CW_DOWNLINK_MAX_BYTES;
+    int hwm = (int) self->opts.window * 2 + 16;
+    if (zmq_setsockopt (self->dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0
+        || s_setopt_int (self->dealer, ZMQ_LINGER, 0) != CW_OK
+        || s_setopt_int (self->dealer, ZMQ_IMMEDIATE, 1) != CW_OK
+        || s_setopt_int (self->dealer, ZMQ_SNDHWM, hwm) != CW_OK
+        || s_setopt_int (self->dealer, ZMQ_RCVHWM, 1000) != CW_OK
+        || s_setopt_int (self->dealer, ZMQ_RECONNECT_IVL, (int) self->opts.reconnect_ivl_ms)
+               != CW_OK
+        || s_setopt_int (self->dealer, ZMQ_RECONNECT_IVL_MAX,
+                         (int) self->opts.reconnect_ivl_max_ms) != CW_OK
+        || s_setopt_int (self->dealer, ZMQ_HEARTBEAT_IVL, 10000) != CW_OK
+        || s_setopt_int (self->dealer, ZMQ_HEARTBEAT_TIMEOUT, 30000) != CW_OK
+        || zmq_setsockopt (self->dealer, ZMQ_CURVE_SERVERKEY, cw_cred_server_key (self->cred),
+                           CW_KEY_BYTES) != 0
+        || zmq_setsockopt (self->dealer, ZMQ_CURVE_PUBLICKEY, cw_cred_public_key (self->cred),
+                           CW_KEY_BYTES) != 0
+        || zmq_setsockopt (self->dealer, ZMQ_CURVE_SECRETKEY, cw_cred_secret_key (self->cred),
+                           CW_KEY_BYTES) != 0) {
+        rc = CW_EINVAL;
+        goto done;
+    }
+    if (zmq_socket_monitor (self->dealer, monitor_ep,
+                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED
+                                | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                                | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0) {
+        rc = CW_EINVAL;
+        goto done;
+    }
+    self->monitor = zmq_socket (self->zctx, ZMQ_PAIR);
+    if (!self->monitor || s_setopt_int (self->monitor, ZMQ_LINGER, 0) != CW_OK
+        || zmq_connect (self->monitor, monitor_ep) != 0) {
+        rc = CW_ENOMEM;
+        goto done;
+    }
+    if (zmq_connect (self->dealer, cw_cred_endpoint (self->cred)) != 0) {
+        rc = CW_ECRED;      /* the endpoint in the credential is not one ZeroMQ accepts */
+        goto done;
+    }
+done:
+    if (rc != CW_OK)
+        s_disconnect (self);
+    return rc;
+}
+
+/*  Reads every pending monitor event. A drop discards whatever sat in the pipe, so every frame
+ *  in flight is marked unsent and goes out again once the handshake succeeds. */
+static int
+s_drain_monitor (cw_edge_t *self)
+{
+    int rc = CW_OK;
+    while (self->monitor) {
+        zmq_msg_t msg;
+        zmq_msg_init (&msg);
+        if (zmq_msg_recv (&msg, self->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&msg);
+            break;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size (&msg) >= 6)
+            memcpy (&event, zmq_msg_data (&msg), sizeof event);
+        int more = zmq_msg_more (&msg);
+        zmq_msg_close (&msg);
+        while (more) {
+            zmq_msg_init (&msg);
+            if (zmq_msg_recv (&msg, self->monitor, 0) < 0)
+                more = 0;
+            else
+                more = zmq_msg_more (&msg);
+            zmq_msg_close (&msg);
+        }
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            self->connected = 1;
+        else if (event == ZMQ_EVENT_DISCONNECTED) {
+            self->connected = 0;
+            if (cw_queue_reset_sent (self->queue) != CW_OK)
+                rc = CW_EIO;
+        }
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                 || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                 || event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            self->handshake_failures++;
+    }
+    return rc;
+}
+
+/*  Sends frames that are due while the window has room. */
+static int
+s_send_due (cw_edge_t *self)
+{
+    if (!self->connected || s_mono_ms () < self->paused_until_ms)
+        return CW_OK;
+    int64_t now = s_wall_ms ();
+    int64_t timeout = self->opts.resend_timeout_ms;
+    int rc = CW_OK;
+    while (rc == CW_OK) {
+        uint64_t in_flight = 0;
+        if ((rc = cw_queue_in_flight (self->queue, now, timeout, &in_flight)) != CW_OK)
+            break;
+        if (in_flight >= self->opts.window)
+            break;
+        size_t room = (size_t) (self->opts.window - in_flight), due = 0, sent = 0;
+        if ((rc = cw_queue_due (self->queue, now, timeout, self->batch, room, &due)) != CW_OK)
+            break;
+        while (sent < due) {
+            cw_queue_frame_t *f = &self->batch [sent];
+            if (zmq_send (self->dealer, f->frame, f->frame_len, ZMQ_DONTWAIT) < 0)
+                break;      /* EAGAIN: no session (yet) or the pipe is full; try next pump */
+            sent++;
+        }
+        rc = cw_queue_mark_sent (self->queue, self->batch, sent, now);
+        cw_queue_frames_free (self->batch, due);
+        if (sent < due || due < room)
+            break;      /* blocked, or nothing more is due */
+    }
+    return rc;
+}
+
+static void
+s_ring_push (cw_edge_t *self, const cw_edge_rejection_t *r)
+{
+    size_t at = (self->ring_next + self->ring_count) % CW_EDGE_RING;
+    if (self->ring_count == CW_EDGE_RING) {
+        at = self->ring_next;
+        self->ring_next = (self->ring_next + 1) % CW_EDGE_RING;
+    }
+    else
+        self->ring_count++;
+    self->ring [at] = *r;
+}
+
+/*  Handles one downlink message. Acks and refusals join the open queue transaction (*in_tx);
+ *  callbacks run outside it, so that they may publish. */
+static int
+s_handle (cw_edge_t *self, const uint8_t *data, size_t size, int *in_tx, uint64_t *garbage)
+{
+    cw_capped_allocator_t alloc;
+    Coachwire__Downlink *msg = NULL;
+    if (cw_downlink_decode (&alloc, data, size, &msg) != CW_OK) {
+        (*garbage)++;
+        return CW_OK;
+    }
+    int rc = CW_OK;
+    if (!*in_tx && msg->body_case != COACHWIRE__DOWNLINK__BODY_NUDGE) {
+        if ((rc = cw_queue_begin (self->queue)) != CW_OK)
+            goto done;
+        *in_tx = 1;
+    }
+    switch (msg->body_case) {
+        case COACHWIRE__DOWNLINK__BODY_ACK:
+            rc = cw_queue_ack (self->queue, (uint16_t) msg->ack->stream, msg->ack->sequence,
+                               msg->ack->duplicate, NULL);
+            break;
+        case COACHWIRE__DOWNLINK__BODY_ERROR: {
+            int found = 0;
+            cw_edge_rejection_t r = { (uint16_t) msg->error->stream, msg->error->sequence,
+                                      msg->error->code, "" };
+            snprintf (r.reason, sizeof r.reason, "%s",
+                      msg->error->reason ? msg->error->reason : "");
+            rc = cw_queue_reject (self->queue, r.stream, r.sequence, r.code, r.reason, &found);
+            if (rc == CW_OK && found) {
+                s_ring_push (self, &r);
+                if (self->on_reject) {
+                    *in_tx = 0;
+                    if ((rc = cw_queue_commit (self->queue)) != CW_OK)
+                        break;
+                    self->on_reject (self->reject_ctx, &r);
+                }
+            }
+            break;
+        }
+        case COACHWIRE__DOWNLINK__BODY_BACKOFF: {
+            uint32_t ms = msg->backoff->retry_after_ms;
+            if (ms < CW_EDGE_BACKOFF_MIN_MS)
+                ms = CW_EDGE_BACKOFF_MIN_MS;
+            if (ms > self->opts.backoff_max_ms)
+                ms = self->opts.backoff_max_ms;
+            self->paused_until_ms = s_mono_ms () + ms;
+            /*  The gateway did not take what is in flight: send it all again after the pause
+             *  instead of waiting out the resend timeout. */
+            rc = cw_queue_reset_sent (self->queue);
+            if (rc == CW_OK)
+                rc = cw_queue_count_event (self->queue, CW_QUEUE_BACKOFFS, 1);
+            break;
+        }
+        case COACHWIRE__DOWNLINK__BODY_NUDGE:
+            if (*in_tx) {
+                *in_tx = 0;
+                if ((rc = cw_queue_commit (self->queue)) != CW_OK)
+                    break;
+            }
+            if (self->on_nudge) {
+                ProtobufCBinaryData *b = &msg->nudge->body;
+                self->on_nudge (self->nudge_ctx, msg->nudge->nudge_id, b->data, b->len);
+            }
+            break;
+        default:
+            break;
+    }
+done:
+    cw_downlink_free (&alloc, &msg);
+    return rc;
+}
+
+/*  Reads the downlinks waiting on the socket (up to a burst), grouping queue writes in one
+ *  transaction. Sets *got when at least one message was read. */
+static int
+s_read_downlinks (cw_edge_t *self, int *got)
+{
+    int rc = CW_OK, in_tx = 0;
+    uint64_t garbage = 0;
+    *got = 0;
+    for (int n = 0; rc == CW_OK && n < CW_EDGE_READ_BURST; n++) {
+        zmq_msg_t msg;
+        zmq_msg_init (&msg);
+        if (zmq_msg_recv (&msg, self->dealer, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&msg);
+            break;
+        }
+        *got = 1;
+        if (zmq_msg_more (&msg)) {
+            /*  A downlink is one part: a multipart message is garbage, all of it. */
+            int more = 1;
+            while (more) {
+                zmq_msg_close (&msg);
+                zmq_msg_init (&msg);
+                more = zmq_msg_recv (&msg, self->dealer, 0) >= 0 && zmq_msg_more (&msg);
+            }
+            garbage++;
+        }
+        else
+            rc = s_handle (self, zmq_msg_data (&msg), zmq_msg_size (&msg), &in_tx, &garbage);
+        zmq_msg_close (&msg);
+    }
+    if (garbage) {
+        int grc = cw_queue_count_event (self->queue, CW_QUEUE_GARBAGE, garbage);
+        if (rc == CW_OK)
+            rc = grc;
+    }
+    if (in_tx) {
+        int crc = cw_queue_commit (self->queue);
+        if (rc == CW_OK)
+            rc = crc;
+    }
+    return rc;
+}
+
+int
+cw_edge_pump (cw_edge_t *self, int timeout_ms)
+{
+    if (!self)
+        return CW_EINVAL;
+    int rc = s_connect (self);
+    if (rc != CW_OK)
+        return rc;
+    if ((rc = s_drain_monitor (self)) != CW_OK || (rc = s_send_due (self)) != CW_OK)
+        return rc;
+    int64_t deadline = s_mono_ms () + (timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        int64_t now = s_mono_ms ();
+        long wait = deadline > now ? (long) (deadline - now) : 0;
+        /*  Wake when a Backoff pause ends, so that sending resumes within this call. */
+        if (self->paused_until_ms > now && self->paused_until_ms - now < wait)
+            wait = (long) (self->paused_until_ms - now);
+        zmq_pollitem_t items [] = {
+            { self->dealer, 0, ZMQ_POLLIN, 0 },
+            { self->monitor, 0, ZMQ_POLLIN, 0 },
+        };
+        int n = zmq_poll (items, 2, wait);
+        if (n < 0)
+            return CW_OK;   /* EINTR: the caller pumps again */
+        int got = 0;
+        if (items [1].revents & ZMQ_POLLIN) {
+            if ((rc = s_drain_monitor (self)) != CW_OK)
+                return rc;
+        }
+        if (items [0].revents & ZMQ_POLLIN) {
+            if ((rc = s_read_downlinks (self, &got)) != CW_OK)
+                return rc;
+        }
+        if ((rc = s_send_due (self)) != CW_OK)
+            return rc;
+        if (got || s_mono_ms () >= deadline)
+            return CW_OK;
+    }
+}
+
+int
+cw_edge_flush (cw_edge_t *self, int timeout_ms)
+{
+    if (!self)
+        return CW_EINVAL;
+    int64_t deadline = s_mono_ms () + (timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        uint64_t frames = 0;
+        int rc = cw_queue_size (self->queue, &frames, NULL);
+        if (rc != CW_OK)
+            return rc;
+        if (frames == 0)
+            return CW_OK;
+        int64_t left = deadline - s_mono_ms ();
+        if (left <= 0)
+            return CW_ETIMEOUT;
+        if ((rc = cw_edge_pump (self, left < 50 ? (int) left : 50)) != CW_OK)
+            return rc;
+    }
+}
+
+int
+cw_edge_stats (cw_edge_t *self, cw_edge_stats_t *out)
+{
+    if (!self || !out)
+        return CW_EINVAL;
+    memset (out, 0, sizeof *out);
+    cw_queue_counters_t c;
+    cw_queue_reject_count_t kinds [CW_EDGE_REJECT_KINDS];
+    size_t nkinds = 0;
+    int rc;
+    if ((rc = cw_queue_size (self->queue, &out->queued, &out->queued_bytes)) != CW_OK
+        || (rc = cw_queue_in_flight (self->queue, s_wall_ms (), self->opts.resend_timeout_ms,
+                                     &out->in_flight)) != CW_OK
+        || (rc = cw_queue_counters (self->queue, &c)) != CW_OK
+        || (rc = cw_queue_rejected_codes (self->queue, kinds, CW_EDGE_REJECT_KINDS, &nkinds))
+               != CW_OK)
+        return rc;
+    out->sent = c.value [CW_QUEUE_SENT];
+    out->resent = c.value [CW_QUEUE_RESENT];
+    out->acked = c.value [CW_QUEUE_ACKED];
+    out->duplicates = c.value [CW_QUEUE_DUPLICATES];
+    out->rejected = c.value [CW_QUEUE_REJECTED];
+    out->dropped = c.value [CW_QUEUE_DROPPED];
+    out->garbage = c.value [CW_QUEUE_GARBAGE];
+    out->backoffs = c.value [CW_QUEUE_BACKOFFS];
+    out->handshake_failures = self->handshake_failures;
+    out->connected = self->connected;
+    int64_t left = self->paused_until_ms - s_mono_ms ();
+    out->paused_ms = left > 0 ? (uint32_t) left : 0;
+    out->reject_kinds = nkinds;
+    for (size_t i = 0; i < nkinds; i++) {
+        out->rejected_by_code [i].code = kinds [i].code;
+        out->rejected_by_code [i].count = kinds [i].count;
+        snprintf (out->rejected_by_code [i].last_reason,
+                  sizeof out->rejected_by_code [i].last_reason, "%s", kinds [i].last_reason);
+    }
+    return CW_OK;
+}
+
+int
+cw_edge_rejections (cw_edge_t *self, cw_edge_rejection_t *out, size_t max)
+{
+    if (!self || (!out && max))
+        return CW_EINVAL;
+    size_t n = self->ring_count < max ? self->ring_count : max;
+    size_t skip = self->ring_count - n;     /* keep the most recent n */
+    for (size_t i = 0; i < n; i++)
+        out [i] = self->ring [(self->ring_next + skip + i) % CW_EDGE_RING];
+    return (int) n;
+}

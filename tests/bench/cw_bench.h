@@ -1,0 +1,9 @@
+/*  cw_bench.h - the subcommands of cw-bench. Each takes the arguments after its name
+ *  (argv [0] is the subcommand) and returns a process exit code. */
+#ifndef CW_BENCH_H_INCLUDED
+#define CW_BENCH_H_INCLUDED
+
+/*  IMU feature extraction speed: step detection over a large synthetic buffer. */
+int cw_bench_features (int argc, char **argv);
+
+#endif
