@@ -817,7 +817,15 @@ s_serve (s_server_t *self, cw_api_call_t *call, zmq_msg_t *body, bool multipart)
         goto done;
     }
     if (!(command->roles & CW_ROLE (caller.kind))) {
-        rc = cw_api_fail (call, CW_EDENIED, "%s is not allowed with a %s key", command->name,
+        char allowed [64] = "";
+        for (int kind = CW_PRINCIPAL_DEVICE; kind <= CW_PRINCIPAL_OPERATOR; kind++)
+            if (command->roles & CW_ROLE (kind)) {
+                size_t used = strlen (allowed);
+                snprintf (allowed + used, sizeof allowed - used, "%s%s", used ? " or " : "",
+                          s_kind_name ((cw_principal_kind_t) kind));
+            }
+        rc = cw_api_fail (call, CW_EDENIED, "%s needs a%s %s key; this is a %s key",
+                          command->name, allowed [0] == 'o' ? "n" : "", allowed,
                           s_kind_name (caller.kind));
         goto done;
     }

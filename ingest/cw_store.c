@@ -170,6 +170,12 @@ done:
     return rc;
 }
 
+struct sqlite3 *
+cw_store_sqlite (cw_store_t *self)
+{
+    return self->db;
+}
+
 int
 cw_store_begin (cw_store_t *self)
 {

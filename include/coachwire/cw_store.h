@@ -61,6 +61,12 @@ CW_EXPORT void cw_store_destroy (cw_store_t **self_p);
 /*  The last SQLite error message, for logs. Never NULL. */
 CW_EXPORT const char *cw_store_errmsg (cw_store_t *self);
 
+/*  The SQLite handle, for modules of the same backend that keep their own tables (consent,
+ *  ledger, access log, engine). They create their tables with CREATE TABLE IF NOT EXISTS on
+ *  open and use this connection, so they share its transactions. */
+struct sqlite3;
+CW_EXPORT struct sqlite3 *cw_store_sqlite (cw_store_t *self);
+
 /*  Transactions. begin is IMMEDIATE (takes the write lock at once). */
 CW_EXPORT int cw_store_begin (cw_store_t *self) CW_MUST_CHECK;
 CW_EXPORT int cw_store_commit (cw_store_t *self) CW_MUST_CHECK;
