@@ -1,7 +1,7 @@
 /*  fuzz_api_request.c - libFuzzer target: an api request as the actor first sees it.
  *
  *  Runs the actor's own capped decode and its dispatcher checks (command look-up and
- *  argument syntax; no store, no caller). Seeds: tests/fuzz/corpus/api/.
+ *  argument syntax; no store, no caller). Seeds: tests/fuzz/corpus/api_request/.
  */
 #include <stddef.h>
 #include <stdint.h>
