@@ -162,7 +162,7 @@ s_init (int argc, char **argv)
         fprintf (stderr, "coachwired: init: %s\n", cw_strerror (rc));
     else
         printf ("initialised %s\n  database      %s/coachwire.db\n  service keys  %s/keys/\n"
-                "  operator      %s (keep it off this host: see deploy/README)\n"
+                "  operator      %s (keep it off this host: see deploy/OPERATIONS.md)\n"
                 "next: coachwired run %s\n", dir, dir, dir, path, dir);
 done:
     if (secret)
@@ -334,6 +334,7 @@ static const s_command_t s_commands [] = { { "init", s_init }, { "run", s_run } 
 int
 main (int argc, char **argv)
 {
+    umask (077);    /* keys, database and its WAL are the owner's alone */
     if (sodium_init () < 0) {
         fprintf (stderr, "coachwired: libsodium failed to start\n");
         return 1;

@@ -295,9 +295,11 @@ s_connect (s_ctl_t *ctl)
     if (rc == CW_ENOENT)
         return s_fail (ctl, S_EXIT_REFUSED, rc, "the credential %s does not exist",
                        ctl->cred_path);
+    /* "line 0: " means the file as a whole: say just the reason. */
+    const char *why = strncmp (errbuf, "line 0: ", 8) == 0 ? errbuf + 8 : errbuf;
     if (rc != CW_OK)
         return s_fail (ctl, S_EXIT_REFUSED, rc, "cannot use the credential %s: %s",
-                       ctl->cred_path, errbuf [0] ? errbuf : cw_strerror (rc));
+                       ctl->cred_path, *why ? why : cw_strerror (rc));
     if (!ctl->api && !*cw_cred_api_endpoint (cred)) {
         cw_cred_destroy (&cred);
         return s_usage_error (ctl, "the credential %s names no api_endpoint: give --api",
@@ -405,7 +407,7 @@ s_user_add (s_ctl_t *ctl, int argc, char **argv)
 {
     const char *name = NULL, *locale = NULL, *zone = NULL, *out = NULL;
     const s_option_t options [] = { { "locale", &locale }, { "tz", &zone }, { "out", &out } };
-    const char *positional [1];
+    const char *positional [1] = { NULL };
     int status = s_parse (ctl, argc, argv, options, 3, positional, 1, 1);
     if (status != S_EXIT_OK)
         return status == S_HELP_SHOWN ? S_EXIT_OK : status;
@@ -435,7 +437,7 @@ s_device_enroll (s_ctl_t *ctl, int argc, char **argv)
 {
     const char *label = NULL, *out = NULL;
     const s_option_t options [] = { { "label", &label }, { "out", &out } };
-    const char *positional [1];
+    const char *positional [1] = { NULL };
     int status = s_parse (ctl, argc, argv, options, 2, positional, 1, 1);
     if (status != S_EXIT_OK)
         return status == S_HELP_SHOWN ? S_EXIT_OK : status;
@@ -459,7 +461,7 @@ s_device_enroll (s_ctl_t *ctl, int argc, char **argv)
 static int
 s_device_revoke (s_ctl_t *ctl, int argc, char **argv)
 {
-    const char *positional [1];
+    const char *positional [1] = { NULL };
     int status = s_parse (ctl, argc, argv, NULL, 0, positional, 1, 1);
     if (status != S_EXIT_OK)
         return status == S_HELP_SHOWN ? S_EXIT_OK : status;

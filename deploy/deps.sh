@@ -2,7 +2,8 @@
 # deps.sh - install the Debian 12 packages Coachwire builds and runs with, when missing.
 # Sourced by demo.sh and check.sh: defines cw_install_deps.
 CW_PACKAGES=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
-             libsodium-dev libcmocka-dev libsqlite3-dev sqlite3 clang libclang-rt-14-dev)
+             libsodium-dev libcmocka-dev libsqlite3-dev sqlite3 clang libclang-rt-14-dev tzdata
+             python3)
 
 cw_install_deps () {
     local missing=()

@@ -104,6 +104,9 @@ s_check_arrays (const s_array_t *arrays, size_t count, size_t expected, char *re
         const s_array_t *a = &arrays [i];
         if (a->n == 0)
             continue;       /* absent: stripped by consent or not measured */
+        if (a->n > CW_BATCH_MAX_SAMPLES)
+            return s_fail (reason, size, CW_ETOOBIG, "%s has %zu values, more than %u",
+                           a->name, a->n, CW_BATCH_MAX_SAMPLES);
         if (a->n != expected)
             return s_fail (reason, size, CW_ESHAPE, "%s has %zu values for %zu samples",
                            a->name, a->n, expected);

@@ -61,7 +61,8 @@ cw_envelope_seal (uint8_t *frame, size_t frame_cap, size_t *frame_len, const uin
 {
     if (!frame || !frame_len || !key || !device_id || (!plain && plain_len))
         return CW_EINVAL;
-    if (stream < CW_STREAM_MIN || stream > CW_STREAM_MAX || sequence == 0)
+    if (stream < CW_STREAM_MIN || stream > CW_STREAM_MAX || sequence == 0
+        || sequence > INT64_MAX)
         return CW_EINVAL;
     if (plain_len > CW_PAYLOAD_MAX_BYTES)
         return CW_ETOOBIG;
@@ -105,8 +106,8 @@ cw_envelope_peek (cw_frame_header_t *header, const uint8_t *frame, size_t frame_
         return CW_EFRAME;
     if (header->stream < CW_STREAM_MIN || header->stream > CW_STREAM_MAX)
         return CW_ESTREAM;
-    if (header->sequence == 0)
-        return CW_EFRAME;
+    if (header->sequence == 0 || header->sequence > INT64_MAX)
+        return CW_EFRAME;       /* stores keep sequences as signed 64-bit integers */
     return CW_OK;
 }
 

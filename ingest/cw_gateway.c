@@ -196,6 +196,10 @@ s_device (s_gateway_t *self, const uint8_t *device_id, cw_device_entry_t **out,
         return CW_OK;
     cw_principal_t p;
     int rc = cw_store_principal_by_id (self->store, device_id, &p);
+    if (rc != CW_OK && rc != CW_ENOENT) {
+        *reason = "service storage failed";
+        return CW_EBUSY;     /* transient: the caller answers with a Backoff, not a refusal */
+    }
     if (rc != CW_OK || p.kind != CW_PRINCIPAL_DEVICE) {
         *reason = "device not enrolled";
         return CW_EUNKNOWNKEY;
@@ -205,9 +209,14 @@ s_device (s_gateway_t *self, const uint8_t *device_id, cw_device_entry_t **out,
         return CW_EREVOKED;
     }
     uint8_t wrapped [CW_WRAPPED_KEY_BYTES];
-    if (cw_store_person_key_get (self->store, p.owner_id, wrapped) != CW_OK) {
+    rc = cw_store_person_key_get (self->store, p.owner_id, wrapped);
+    if (rc == CW_ENOENT) {
         *reason = "the person's data was erased: enroll again";
         return CW_EREVOKED;
+    }
+    if (rc != CW_OK) {
+        *reason = "service storage failed";
+        return CW_EBUSY;
     }
     uint8_t *keys = sodium_malloc (64);
     if (!keys)
@@ -258,6 +267,11 @@ s_handle_frame (s_gateway_t *self, zmq_msg_t *rid, zmq_msg_t *msg)
     }
     cw_device_entry_t *dev = NULL;
     rc = s_device (self, device_id, &dev, &why);
+    if (rc == CW_EBUSY || rc == CW_ENOMEM) {
+        /* Our trouble, not the frame's: a refusal would make the device delete it. */
+        s_backoff (self, routing_id, routing_id_len, rc, why ? why : cw_strerror (rc));
+        return;
+    }
     if (rc != CW_OK) {
         s_reject (self, routing_id, routing_id_len, h.stream, h.sequence, rc, why);
         return;

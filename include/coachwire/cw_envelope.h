@@ -5,7 +5,7 @@
  *      0       1     version            CW_PROTOCOL_VERSION
  *      1       1     kind               CW_FRAME_KIND_BATCH
  *      2       2     stream             SensorBatch oneof case (1 imu ... 6 weight)
- *      4       8     sequence           per (device, stream), starts at 1, +1 per frame
+ *      4       8     sequence           per (device, stream), 1 .. 2^63-1, +1 per frame
  *      12      24    nonce              random, from the operating system's CSPRNG
  *      36      n+16  ciphertext || tag  XChaCha20-Poly1305-IETF of the SensorBatch bytes
  *  Associated data = frame bytes 0..11 followed by the 16-byte device id: a frame cannot be
@@ -29,7 +29,7 @@ extern "C" {
 #define CW_FRAME_NONCE_BYTES     24u
 #define CW_FRAME_TAG_BYTES       16u
 #define CW_FRAME_OVERHEAD        (CW_FRAME_HEADER_BYTES + CW_FRAME_NONCE_BYTES + CW_FRAME_TAG_BYTES)
-#define CW_FRAME_MAX_BYTES       (1024u * 1024u)   /* whole frame; also ZMQ_MAXMSGSIZE */
+#define CW_FRAME_MAX_BYTES       (1024u * 1024u)   /* whole frame; larger ones get CW_ETOOBIG */
 #define CW_PAYLOAD_MAX_BYTES     (CW_FRAME_MAX_BYTES - CW_FRAME_OVERHEAD)
 #define CW_DEVICE_ID_BYTES       16u
 #define CW_AD_BYTES              (CW_FRAME_HEADER_BYTES + CW_DEVICE_ID_BYTES)

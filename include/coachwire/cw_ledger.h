@@ -55,7 +55,7 @@ extern "C" {
 #define CW_LEDGER_LINE_MAX (8u * CW_LEDGER_BODY_MAX) /* one exported line (escaped body) */
 #define CW_LEDGER_EXPORT_MAX (64u * 1024u * 1024u)  /* one person's whole export */
 #define CW_LEDGER_REASON_MAX 160u
-#define CW_LEDGER_LIST_MAX 64u                      /* purposes, fields, grant ids per receipt */
+#define CW_LEDGER_LIST_MAX 256u                     /* purposes, fields, grant ids per receipt */
 
 typedef struct _cw_ledger_t cw_ledger_t;
 
