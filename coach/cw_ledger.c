@@ -193,7 +193,7 @@ s_body (cw_ledger_t *self, const uint8_t *user_id, const cw_receipt_t *r,
         const uint8_t *receipt_id, cw_json_t *json)
 {
     char hex [2 * CW_ID_BYTES + 1];
-    char when [40];
+    char when [128];
     bool sensitive = false;
     for (size_t i = 0; i < r->n_fields; i++)
         if (cw_catalog_find (r->fields [i])->sensitivity == CW_SENSITIVITY_HIGH)
@@ -367,8 +367,8 @@ cw_ledger_count (cw_ledger_t *self, const uint8_t *user_id, uint64_t *count)
     return s_tail (self, user_id, hash, count);
 }
 
-/*  Appends one export line for the row st is on (columns: position, body, prev_hash, hash,
- *  signature) to json-free buffer out. */
+/*  Formats the row st is on (columns: position, body, prev_hash, hash, signature) as one
+ *  export line into *line (malloc'd, NUL-terminated, no newline) and *len. */
 static int
 s_line (cw_ledger_t *self, sqlite3_stmt *st, char **line, size_t *len)
 {
@@ -782,7 +782,7 @@ cw_ledger_verify_jsonl (const char *text, size_t len, const uint8_t *public_key,
             n--;
         if (n == 0) {
             rc = s_verify_fail (reason, reason_size, CW_EDECODE,
-                                "position %zu: empty line", index);
+                                "position %zu: malformed line: empty", index);
             goto done;
         }
         if (n > CW_LEDGER_LINE_MAX) {

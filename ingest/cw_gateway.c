@@ -26,6 +26,9 @@
 #define S_STAGES 6
 #define S_MAX_CODES 64
 #define S_BACKOFF_MS 1000u
+#define S_COUNTER_FLUSH_US 250000u  /* counters and last-seen reach the store this often */
+#define S_DIRTY_MAX 4096u           /* devices with unflushed frames before a forced flush */
+#define S_CHECKPOINT_MS 250
 
 static const char *s_stage_names [S_STAGES] = { "transport", "open", "decode_validate",
                                                  "reseal", "commit", "ack" };
@@ -35,6 +38,7 @@ static const char s_stored_context [] = "coachwire-stored-v1";
 
 struct _cw_gateway_t {
     cw_actor_t *actor;
+    cw_actor_t *checkpointer;           /* WAL checkpoints off the receive path */
     const cw_server_config_t *config;   /* owned by coachwired, immutable while we run */
     char endpoint [CW_ENDPOINT_MAX];    /* written by the actor before it reports ready */
 };
@@ -70,7 +74,7 @@ typedef struct {
     uint64_t accepted, duplicates, bytes, rejected [S_MAX_CODES], commits, commit_failures;
     uint64_t stage_ns [S_STAGES];
     uint64_t last_counter_flush_us;
-    bool counters_dirty;        /* refusals not yet in the store */
+    bool counters_dirty;        /* counts not yet in the store */
 } s_gateway_t;
 
 static uint64_t
@@ -301,10 +305,23 @@ s_handle_frame (s_gateway_t *self, zmq_msg_t *rid, zmq_msg_t *msg)
     p->duplicate = false;
 
     /* Dedup before validation: a resend after a week must be acked as a duplicate, not
-     * refused because its timestamps have aged. */
+     * refused because its timestamps have aged. Above the highest committed sequence of its
+     * stream a frame is new, and the store need not be asked. */
+    uint8_t bit = (uint8_t) (1u << h.stream);
+    if (!(dev->max_loaded & bit)
+        && cw_store_frame_max_sequence (self->store, device_id, h.stream,
+                                        &dev->max_sequence [h.stream]) == CW_OK)
+        dev->max_loaded |= bit;
     bool seen = false;
-    if (cw_store_frame_seen (self->store, device_id, h.stream, h.sequence, &seen) == CW_OK
-        && seen) {
+    if (!(dev->max_loaded & bit) || h.sequence <= dev->max_sequence [h.stream]) {
+        if (cw_store_frame_seen (self->store, device_id, h.stream, h.sequence, &seen)
+            != CW_OK) {
+            sodium_memzero (self->plain, plain_len);
+            s_backoff (self, routing_id, routing_id_len, CW_EBUSY, "service storage failed");
+            return;
+        }
+    }
+    if (seen) {
         p->duplicate = true;
         self->pending_count++;
         sodium_memzero (self->plain, plain_len);
@@ -373,22 +390,23 @@ s_clear_counters (s_gateway_t *self)
 static void
 s_mark_dirty (s_gateway_t *self, cw_device_entry_t *dev)
 {
-    if (dev->frames++ == 0)
+    if (dev->frames++ == 0 && self->dirty_count < S_DIRTY_MAX)
         memcpy (self->dirty [self->dirty_count++], dev->device_id, CW_ID_BYTES);
 }
 
 /*  Commits every pending frame in one transaction, then acks them all; on failure nothing is
- *  acked and the devices are told to back off (they resend: nothing acknowledged is lost). */
+ *  acked and the devices are told to back off (they resend: nothing acknowledged is lost).
+ *  Counters and devices' last-seen ride along every S_COUNTER_FLUSH_US (or when forced):
+ *  writing them with every small commit would cost more than the frames. */
 static void
-s_commit (s_gateway_t *self)
+s_commit (s_gateway_t *self, bool force_flush)
 {
-    if (self->pending_count == 0) {
-        /* Only refusals to record: at most every 100 ms, so a flood of bad frames cannot
-         * become a flood of fsyncs. */
-        if (!self->counters_dirty || cw_mono_us () - self->last_counter_flush_us < 100000)
-            return;
-    }
-    self->last_counter_flush_us = cw_mono_us ();
+    uint64_t now_us = cw_mono_us ();
+    bool flush = self->counters_dirty
+                 && (force_flush || now_us - self->last_counter_flush_us >= S_COUNTER_FLUSH_US
+                     || self->dirty_count + self->config->commit_max_frames > S_DIRTY_MAX);
+    if (self->pending_count == 0 && !flush)
+        return;
     uint64_t t0 = s_cpu_ns ();
     uint64_t now = cw_now_ms ();
     uint64_t accepted = 0, duplicates = 0;
@@ -399,42 +417,46 @@ s_commit (s_gateway_t *self)
             rc = cw_store_frame_put (self->store, p->device_id, p->user_id, p->stream,
                                      p->sequence, now, p->sealed, p->sealed_len,
                                      &p->duplicate);
-        if (rc != CW_OK)
-            break;
-        if (p->duplicate)
+        if (rc == CW_OK && p->duplicate)
             duplicates++;
-        else {
+        else if (rc == CW_OK)
             accepted++;
-            cw_device_entry_t *dev = cw_device_cache_get (self->devices, p->device_id);
-            if (dev)
-                s_mark_dirty (self, dev);
-        }
     }
     self->accepted += accepted;
     self->duplicates += duplicates;
-    self->commits++;
-    for (size_t i = 0; rc == CW_OK && i < self->dirty_count; i++) {
+    if (self->pending_count)
+        self->commits++;
+    for (size_t i = 0; rc == CW_OK && flush && i < self->dirty_count; i++) {
         cw_device_entry_t *dev = cw_device_cache_get (self->devices, self->dirty [i]);
-        if (dev)
+        if (dev && dev->frames)
             rc = cw_store_device_seen (self->store, dev->device_id, now, dev->frames);
     }
-    self->stage_ns [STAGE_COMMIT] += s_cpu_ns () - t0;
-    if (rc == CW_OK)
+    if (rc == CW_OK && flush)
         rc = s_flush_counters (self);
     if (rc == CW_OK)
         rc = cw_store_commit (self->store);
-    for (size_t i = 0; i < self->dirty_count; i++) {
-        cw_device_entry_t *dev = cw_device_cache_get (self->devices, self->dirty [i]);
-        if (dev)
-            dev->frames = 0;
-    }
-    self->dirty_count = 0;
+    self->stage_ns [STAGE_COMMIT] += s_cpu_ns () - t0;
     uint64_t t1 = s_cpu_ns ();
     if (rc == CW_OK) {
-        s_clear_counters (self);
-        self->counters_dirty = false;
+        if (flush) {
+            s_clear_counters (self);
+            for (size_t i = 0; i < self->dirty_count; i++) {
+                cw_device_entry_t *dev = cw_device_cache_get (self->devices, self->dirty [i]);
+                if (dev)
+                    dev->frames = 0;
+            }
+            self->dirty_count = 0;
+            self->counters_dirty = false;
+            self->last_counter_flush_us = now_us;
+        }
         for (size_t i = 0; i < self->pending_count; i++) {
             s_pending_t *p = &self->pending [i];
+            cw_device_entry_t *dev = cw_device_cache_get (self->devices, p->device_id);
+            if (dev && !p->duplicate) {
+                s_mark_dirty (self, dev);
+                if (p->sequence > dev->max_sequence [p->stream])
+                    dev->max_sequence [p->stream] = p->sequence;
+            }
             Coachwire__Ack ack = COACHWIRE__ACK__INIT;
             ack.stream = p->stream;
             ack.sequence = p->sequence;
@@ -444,14 +466,18 @@ s_commit (s_gateway_t *self)
             down.ack = &ack;
             s_send_downlink (self, p->routing_id, p->routing_id_len, &down);
         }
+        if (self->pending_count)
+            self->counters_dirty = true;
         self->stage_ns [STAGE_ACK] += s_cpu_ns () - t1;
     }
     else {
         cw_store_rollback (self->store);
         self->accepted -= accepted;
         self->duplicates -= duplicates;
-        self->commits--;
+        if (self->pending_count)
+            self->commits--;
         self->commit_failures++;
+        self->counters_dirty = true;
         fprintf (stderr, "coachwired: gateway: commit of %zu frames failed: %s (%s); devices "
                  "told to back off\n", self->pending_count, cw_strerror (rc),
                  cw_store_errmsg (self->store));
@@ -550,12 +576,14 @@ s_setup (s_gateway_t *self)
     int rc = cw_store_open (&self->store, c->db_path, false);
     if (rc != CW_OK)
         return rc;
+    if ((rc = cw_store_autocheckpoint (self->store, false)) != CW_OK)
+        return rc;
     if ((rc = cw_device_cache_new (&self->devices)) != CW_OK)
         return rc;
     cw_pb_alloc_init (&self->alloc, 0);
     self->plain = sodium_malloc (CW_PAYLOAD_MAX_BYTES);
     self->pending = calloc (c->commit_max_frames, sizeof *self->pending);
-    self->dirty = calloc (c->commit_max_frames, sizeof *self->dirty);
+    self->dirty = calloc (S_DIRTY_MAX, sizeof *self->dirty);
     if (!self->plain || !self->pending || !self->dirty)
         return CW_ENOMEM;
     return CW_OK;
@@ -564,7 +592,8 @@ s_setup (s_gateway_t *self)
 static void
 s_teardown (s_gateway_t *self)
 {
-    s_commit (self);
+    if (self->store)
+        s_commit (self, true);
     cw_device_cache_destroy (&self->devices);
     cw_store_destroy (&self->store);
     if (self->plain)
@@ -617,17 +646,52 @@ s_gateway_actor (void *pipe, void *args)
             int events = ZMQ_POLLIN;
             size_t len = sizeof events;
             while (running && (events & ZMQ_POLLIN)) {
+                /* Control first, even mid-drain: a revocation or consent withdrawal must
+                 * overtake frames that are already queued behind it. */
+                int control_events = 0;
+                size_t clen = sizeof control_events;
+                if (zmq_getsockopt (self.control, ZMQ_EVENTS, &control_events, &clen) == 0
+                    && (control_events & ZMQ_POLLIN))
+                    s_handle_control (&self);
                 s_handle_router (&self);
                 if (self.pending_count >= self.config->commit_max_frames)
-                    s_commit (&self);
+                    s_commit (&self, false);
                 if (zmq_getsockopt (self.router, ZMQ_EVENTS, &events, &len) != 0)
                     break;
             }
         }
         /* Nothing more queued (or the oldest waited long enough): commit now. */
-        s_commit (&self);
+        s_commit (&self, false);
     }
     s_teardown (&self);
+}
+
+/*  Runs PASSIVE WAL checkpoints on its own connection: they never block the gateway's commits,
+ *  and their fsyncs stall no one who is waiting for an ack. */
+static void
+s_checkpoint_actor (void *pipe, void *args)
+{
+    const cw_server_config_t *config = args;
+    cw_store_t *store = NULL;
+    int rc = cw_store_open (&store, config->db_path, false);
+    cw_actor_ready (pipe, rc);
+    if (rc != CW_OK)
+        return;
+    pthread_setname_np (pthread_self (), "cw-checkpoint");
+    while (true) {
+        zmq_pollitem_t item = { pipe, 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (&item, 1, S_CHECKPOINT_MS) < 0)
+            break;
+        if (item.revents & ZMQ_POLLIN) {
+            char buf [16];
+            int n = zmq_recv (pipe, buf, sizeof buf, 0);
+            if (n >= 0 && cw_actor_is_term (buf, (size_t) n))
+                break;
+        }
+        if (cw_store_checkpoint (store) != CW_OK)
+            fprintf (stderr, "coachwired: checkpoint: %s\n", cw_store_errmsg (store));
+    }
+    cw_store_destroy (&store);
 }
 
 int
@@ -641,7 +705,11 @@ cw_gateway_start (cw_gateway_t **out, const cw_server_config_t *config)
         return CW_ENOMEM;
     self->config = config;
     int rc = cw_actor_new (&self->actor, config->zmq_ctx, s_gateway_actor, self);
+    if (rc == CW_OK)
+        rc = cw_actor_new (&self->checkpointer, config->zmq_ctx, s_checkpoint_actor,
+                           (void *) config);
     if (rc != CW_OK) {
+        cw_actor_destroy (&self->actor);
         free (self);
         return rc;
     }
@@ -661,6 +729,7 @@ cw_gateway_destroy (cw_gateway_t **self_p)
     if (!self_p || !*self_p)
         return;
     cw_actor_destroy (&(*self_p)->actor);
+    cw_actor_destroy (&(*self_p)->checkpointer);
     free (*self_p);
     *self_p = NULL;
 }

@@ -21,6 +21,8 @@ struct _cw_store_t {
     sqlite3_stmt *seen_insert;      /* hot path statements, prepared once */
     sqlite3_stmt *frame_insert;
     sqlite3_stmt *counter_add;
+    sqlite3_stmt *seen_select;
+    sqlite3_stmt *seen_max;
 };
 
 static const char s_schema [] =
@@ -93,6 +95,8 @@ cw_store_destroy (cw_store_t **self_p)
     sqlite3_finalize (self->seen_insert);
     sqlite3_finalize (self->frame_insert);
     sqlite3_finalize (self->counter_add);
+    sqlite3_finalize (self->seen_select);
+    sqlite3_finalize (self->seen_max);
     sqlite3_close_v2 (self->db);
     free (self);
     *self_p = NULL;
@@ -118,8 +122,9 @@ cw_store_open (cw_store_t **out, const char *path, bool create)
     sqlite3_busy_timeout (self->db, 5000);
     sqlite3_extended_result_codes (self->db, 1);
     /* synchronous=FULL: an ack promises the frame survives power loss, so each commit syncs. */
+    /* secure_delete: an erased or stripped payload is overwritten, not left in free pages. */
     if ((rc = s_exec (self, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                            "PRAGMA foreign_keys=ON;")) != CW_OK)
+                            "PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")) != CW_OK)
         goto done;
     if (create) {
         if ((rc = s_exec (self, "BEGIN")) != CW_OK)
@@ -158,7 +163,13 @@ cw_store_open (cw_store_t **out, const char *path, bool create)
                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1, &self->frame_insert, NULL))) != CW_OK
         || (rc = s_rc (sqlite3_prepare_v2 (self->db,
                  "INSERT INTO counters VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE"
-                 " SET value = value + excluded.value", -1, &self->counter_add, NULL))) != CW_OK)
+                 " SET value = value + excluded.value", -1, &self->counter_add, NULL))) != CW_OK
+        || (rc = s_rc (sqlite3_prepare_v2 (self->db,
+                 "SELECT 1 FROM seen WHERE device_id = ?1 AND stream = ?2 AND sequence = ?3",
+                 -1, &self->seen_select, NULL))) != CW_OK
+        || (rc = s_rc (sqlite3_prepare_v2 (self->db,
+                 "SELECT coalesce (max (sequence), 0) FROM seen WHERE device_id = ?1"
+                 " AND stream = ?2", -1, &self->seen_max, NULL))) != CW_OK)
         goto done;
 done:
     if (rc != CW_OK) {
@@ -504,6 +515,8 @@ cw_store_frame_put (cw_store_t *self, const uint8_t *device_id, const uint8_t *u
         *duplicate = true;
         return CW_OK;
     }
+    if (!sealed)
+        return CW_OK;       /* consent left nothing to keep: remembered for dedup only */
     st = self->frame_insert;
     sqlite3_bind_blob (st, 1, device_id, CW_ID_BYTES, SQLITE_STATIC);
     sqlite3_bind_blob (st, 2, user_id, CW_ID_BYTES, SQLITE_STATIC);
@@ -518,19 +531,48 @@ int
 cw_store_frame_seen (cw_store_t *self, const uint8_t *device_id, uint16_t stream,
                      uint64_t sequence, bool *seen)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = s_prepare (self, "SELECT 1 FROM seen WHERE device_id = ?1 AND stream = ?2"
-                              " AND sequence = ?3", &st);
-    if (rc != CW_OK)
-        return rc;
-    sqlite3_bind_blob (st, 1, device_id, CW_ID_BYTES, SQLITE_TRANSIENT);
+    if (!self || !device_id || !seen || sequence > INT64_MAX)
+        return CW_EINVAL;
+    sqlite3_stmt *st = self->seen_select;
+    sqlite3_bind_blob (st, 1, device_id, CW_ID_BYTES, SQLITE_STATIC);
     sqlite3_bind_int (st, 2, stream);
     sqlite3_bind_int64 (st, 3, (sqlite3_int64) sequence);
     int r = sqlite3_step (st);
     *seen = r == SQLITE_ROW;
-    rc = r == SQLITE_ROW || r == SQLITE_DONE ? CW_OK : s_rc (r);
-    sqlite3_finalize (st);
+    int rc = r == SQLITE_ROW || r == SQLITE_DONE ? CW_OK : s_rc (r);
+    sqlite3_reset (st);
+    sqlite3_clear_bindings (st);
     return rc;
+}
+
+int
+cw_store_frame_max_sequence (cw_store_t *self, const uint8_t *device_id, uint16_t stream,
+                             uint64_t *max)
+{
+    if (!self || !device_id || !max)
+        return CW_EINVAL;
+    sqlite3_stmt *st = self->seen_max;
+    sqlite3_bind_blob (st, 1, device_id, CW_ID_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int (st, 2, stream);
+    int r = sqlite3_step (st);
+    *max = r == SQLITE_ROW ? (uint64_t) sqlite3_column_int64 (st, 0) : 0;
+    int rc = r == SQLITE_ROW ? CW_OK : s_rc (r) == CW_OK ? CW_EIO : s_rc (r);
+    sqlite3_reset (st);
+    sqlite3_clear_bindings (st);
+    return rc;
+}
+
+int
+cw_store_checkpoint (cw_store_t *self)
+{
+    int r = sqlite3_wal_checkpoint_v2 (self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return r == SQLITE_BUSY ? CW_OK : s_rc (r);
+}
+
+int
+cw_store_autocheckpoint (cw_store_t *self, bool on)
+{
+    return s_rc (sqlite3_wal_autocheckpoint (self->db, on ? 1000 : 0));
 }
 
 int

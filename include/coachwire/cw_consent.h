@@ -93,9 +93,10 @@ CW_EXPORT int cw_consent_grant (cw_consent_t *self, cw_ledger_t *ledger, const u
                                 uint64_t now_ms, cw_consent_change_t *out) CW_MUST_CHECK;
 
 /*  Withdraws purpose (or CW_PURPOSE_ANY: every purpose) on every field matching pattern:
- *  active grants get withdrawn_ms = now_ms; one receipt lists the fields and purposes
- *  withdrawn. Same shapes and errors as grant. Withdrawing what is not granted is not an
- *  error: CW_OK with changed = 0 and no receipt. */
+ *  active grants (expired ones too) get withdrawn_ms = now_ms; one receipt (state
+ *  "withdrawn") names the fields and purposes of the request, all now withdrawn, and the ids
+ *  of the grants it ended. Same shapes, transaction and errors as grant. Withdrawing what is
+ *  not granted is not an error: CW_OK with changed = 0, no receipt, no new generation. */
 CW_EXPORT int cw_consent_revoke (cw_consent_t *self, cw_ledger_t *ledger, const uint8_t *user_id,
                                  const char *pattern, cw_purpose_t purpose, uint64_t now_ms,
                                  cw_consent_change_t *out) CW_MUST_CHECK;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cw_envelope.h"
 #include "cw_export.h"
 #include "cw_store.h"
 
@@ -26,6 +27,9 @@ typedef struct {
     uint32_t key_slot;          /* index into the key arena */
     bool valid;                 /* false after revocation: looked up as absent */
     uint64_t frames;            /* accepted since the last flush to the store */
+    uint64_t max_sequence [CW_STREAM_MAX + 1];  /* highest committed per stream: above it a
+                                                   frame is new without asking the store */
+    uint8_t max_loaded;         /* bit per stream: max_sequence read from the store */
 } cw_device_entry_t;
 
 CW_EXPORT int cw_device_cache_new (cw_device_cache_t **out) CW_MUST_CHECK;

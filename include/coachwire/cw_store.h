@@ -107,9 +107,10 @@ CW_EXPORT int cw_store_person_key_get (cw_store_t *self, const uint8_t *user_id,
 CW_EXPORT int cw_store_person_key_delete (cw_store_t *self, const uint8_t *user_id)
     CW_MUST_CHECK;
 
-/*  Frames. Marks (device, stream, sequence) seen forever and stores the re-sealed payload.
- *  *duplicate is set (and nothing stored) when it was seen before, even if its payload has
- *  since been deleted. Call inside a transaction. */
+/*  Frames. Marks (device, stream, sequence) seen forever and stores the re-sealed payload
+ *  (sealed NULL: nothing to keep, the frame is only remembered for dedup). *duplicate is set
+ *  (and nothing stored) when it was seen before, even if its payload has since been deleted.
+ *  Call inside a transaction. */
 CW_EXPORT int cw_store_frame_put (cw_store_t *self, const uint8_t *device_id,
                                   const uint8_t *user_id, uint16_t stream, uint64_t sequence,
                                   uint64_t received_ms, const uint8_t *sealed, size_t sealed_len,
@@ -117,6 +118,16 @@ CW_EXPORT int cw_store_frame_put (cw_store_t *self, const uint8_t *device_id,
 /*  Whether (device, stream, sequence) was ever accepted. */
 CW_EXPORT int cw_store_frame_seen (cw_store_t *self, const uint8_t *device_id, uint16_t stream,
                                    uint64_t sequence, bool *seen) CW_MUST_CHECK;
+
+/*  The highest sequence ever accepted on (device, stream), 0 if none. */
+CW_EXPORT int cw_store_frame_max_sequence (cw_store_t *self, const uint8_t *device_id,
+                                           uint16_t stream, uint64_t *max) CW_MUST_CHECK;
+
+/*  WAL checkpoints. The gateway turns automatic checkpoints off on its connection (a
+ *  checkpoint's fsyncs would stall the thread that receives and acks) and a checkpointer
+ *  thread calls cw_store_checkpoint (PASSIVE: never blocks writers) on its own connection. */
+CW_EXPORT int cw_store_autocheckpoint (cw_store_t *self, bool on) CW_MUST_CHECK;
+CW_EXPORT int cw_store_checkpoint (cw_store_t *self) CW_MUST_CHECK;
 
 /*  One stored frame, handed to a cw_frame_fn. Pointers valid only during the call. */
 typedef struct {

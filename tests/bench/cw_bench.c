@@ -15,6 +15,7 @@ typedef struct {
 
 static const s_command_t s_commands [] = {
     { "features", cw_bench_features, "IMU feature extraction speed" },
+    { "ingest", cw_bench_ingest, "ingest pipeline vs raw CURVE: throughput, ack latency, CPU" },
 };
 
 static void

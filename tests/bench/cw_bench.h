@@ -6,4 +6,8 @@
 /*  IMU feature extraction speed: step detection over a large synthetic buffer. */
 int cw_bench_features (int argc, char **argv);
 
+/*  The ingest pipeline end to end: a real coachwired child process, N CURVE devices sending
+ *  sealed IMU frames; throughput, ack latency, CPU per stage, and raw CURVE PUSH/PULL. */
+int cw_bench_ingest (int argc, char **argv);
+
 #endif

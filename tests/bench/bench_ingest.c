@@ -1,0 +1,1798 @@
+/*  bench_ingest.c - cw-bench ingest: the whole ingest pipeline under load, next to raw CURVE.
+ *
+ *  Runs the real service as a child process (`coachwired init`, then `coachwired run` on
+ *  127.0.0.1 with free ports) so that its CPU is its own, enrolls N devices straight into its
+ *  store (as tests/harness.c does) and drives them from N threads: each a ZeroMQ DEALER with
+ *  CURVE and its own keys, sending real sealed frames of one second of 100 Hz IMU (100
+ *  six-axis samples, fresh sequence and start time per frame), either flat out with a bounded
+ *  window of frames in flight or paced at a fixed rate. Ack latency (send -> ack receipt,
+ *  CLOCK_MONOTONIC) goes into a log-linear histogram of bounded size.
+ *
+ *  In the same run, a raw libzmq CURVE PUSH/PULL baseline moves messages of the same size
+ *  from the same number of sender threads to a PULL in a child process (this binary again,
+ *  `cw-bench ingest --raw-sink`), with no processing at all.
+ *
+ *  Where the time goes: the service's CPU per frame, from /proc/<pid>/task/ (utime + stime of
+ *  the libzmq I/O threads, the gateway thread, the whole process) and from the gateway's own
+ *  stage counters (stage_ns.*, CPU time per stage, persisted with every group commit), each
+ *  taken before and after a phase and divided by the frames accepted in between. */
+#include "cw_bench.h"
+
+#include "coachwire.pb-c.h"
+#include "coachwire/cw_batch.h"
+#include "coachwire/cw_cred.h"
+#include "coachwire/cw_envelope.h"
+#include "coachwire/cw_error.h"
+#include "coachwire/cw_keyring.h"
+#include "coachwire/cw_server.h"
+#include "coachwire/cw_store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define S_SAMPLES 100u                  /* one second of 100 Hz IMU per frame */
+#define S_RATE_MHZ 100000u
+#define S_STREAM_IMU 1u                 /* SensorBatch oneof case imu */
+#define S_PLAIN_MAX 8192u               /* a packed batch of 600 sint32 is ~2 KB */
+#define S_WINDOW 64u                    /* default frames in flight per device, flat out */
+#define S_WINDOW_MAX 512u
+#define S_MICRO_ROUNDS 2000             /* decode + validate alone, timed in the bench */
+#define S_PACED_INFLIGHT_MAX 1024u      /* in flight per device when paced (memory bound) */
+#define S_RING 1024u                    /* send-time slots per device; > any in-flight count */
+#define S_DEVICES_MAX 256
+#define S_SECONDS_MAX 600
+#define S_DRAIN_NS 10000000000ull       /* after the phase: wait at most 10 s for acks */
+#define S_STARTUP_MS 15000              /* coachwired must write DIR/endpoints in this time */
+#define S_WARMUP_MS 10000               /* per device: first frame acked in this time */
+#define S_TARGET_RATIO 0.5
+#define S_TARGET_P99_MS 15.0
+#define S_STAGES 6
+#define S_SIN_TABLE 1024u
+
+/*  Log-linear histogram of microseconds: exact below 256, then 128 sub-buckets per power of
+ *  two (under 0.8 % error), up to 2^40 us. Fixed size: 34 KB. */
+#define S_HIST_SUB 128u
+#define S_HIST_BUCKETS (34u * S_HIST_SUB)
+#define S_HIST_MAX_US ((1ull << 40) - 1)
+
+typedef struct {
+    uint64_t counts [S_HIST_BUCKETS];
+    uint64_t total;
+    uint64_t max_us;
+} s_hist_t;
+
+static const char *s_stage_names [S_STAGES] = { "transport", "open", "decode_validate",
+                                                 "reseal", "commit", "ack" };
+
+/*  Send time of one frame in flight. */
+typedef struct {
+    uint64_t sequence;          /* 0 = free */
+    uint64_t sent_ns;
+} s_slot_t;
+
+/*  One simulated phone: its credential, its socket and where its signal is. */
+typedef struct {
+    int index;
+    cw_cred_t *cred;
+    uint8_t *payload_key;       /* CW_KEY_BYTES, sodium memory */
+    void *sock;                 /* DEALER + CURVE; used by one thread at a time */
+    uint64_t next_sequence;
+    uint64_t rng;               /* xorshift64 state for sensor noise */
+    double step_phase;          /* fraction of a step cycle */
+    double cadence_hz;          /* steps per second */
+    int32_t axes [6][S_SAMPLES];
+    uint8_t plain [S_PLAIN_MAX];
+    size_t plain_len;           /* of the last frame sent */
+    uint8_t frame [S_PLAIN_MAX + CW_FRAME_OVERHEAD];
+    s_slot_t ring [S_RING];
+    /* results of the current phase, written by the device's thread only */
+    s_hist_t hist;
+    uint64_t sent, acked, duplicates, errors, backoffs, lost, bytes, last_ack_ns;
+    size_t inflight;
+    char first_error [160];
+} s_device_t;
+
+/*  What a phase asks of every device thread. */
+typedef struct {
+    s_device_t *device;
+    double rate;                /* frames/s per device; 0 = flat out */
+    size_t window;              /* flat out: frames in flight */
+    uint64_t start_ns, deadline_ns;
+} s_job_t;
+
+typedef struct {
+    uint64_t accepted, duplicates, rejected, commits;
+    uint64_t stage_ns [S_STAGES];
+} s_counters_t;
+
+typedef struct {
+    uint64_t io_ns, gateway_ns, total_ns;
+} s_proc_cpu_t;
+
+/*  The measured outcome of one pipeline phase. */
+typedef struct {
+    bool ran;
+    const char *name;
+    double rate;                /* per device, 0 = flat out */
+    uint64_t sent, acked, duplicates, errors, backoffs, lost, bytes;
+    double elapsed_s, fps;
+    double p50_ms, p99_ms, p999_ms, max_ms;
+    uint64_t frames;            /* frames_accepted delta */
+    uint64_t commits;
+    double stage_us [S_STAGES]; /* per frame */
+    double io_us, gateway_us, total_us, other_us, client_us;
+    double io_util, gateway_util, total_util;
+    char first_error [160];
+} s_phase_t;
+
+typedef struct {
+    bool ran;
+    uint64_t sent, received, bytes;
+    double elapsed_s, mps;
+    double sink_cpu_us, client_us;
+} s_raw_t;
+
+typedef struct {
+    int devices;
+    int seconds;
+    int window;
+    double rate;
+    bool half_peak;
+    bool json;
+    const char *commit_frames;
+    const char *commit_ms;
+    const char *keep;
+    const char *coachwired;
+} s_options_t;
+
+static volatile sig_atomic_t s_interrupted;
+static float s_sin [S_SIN_TABLE];
+
+static void
+s_on_signal (int sig)
+{
+    (void) sig;
+    s_interrupted = 1;
+}
+
+static uint64_t
+s_mono_ns (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+static uint64_t
+s_self_cpu_ns (void)
+{
+    struct rusage ru;
+    getrusage (RUSAGE_SELF, &ru);
+    return ((uint64_t) ru.ru_utime.tv_sec + (uint64_t) ru.ru_stime.tv_sec) * 1000000000u
+         + ((uint64_t) ru.ru_utime.tv_usec + (uint64_t) ru.ru_stime.tv_usec) * 1000u;
+}
+
+static void
+s_sleep_until (uint64_t t_ns)
+{
+    struct timespec ts = { .tv_sec = (time_t) (t_ns / 1000000000u),
+                           .tv_nsec = (long) (t_ns % 1000000000u) };
+    while (clock_nanosleep (CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !s_interrupted)
+        ;
+}
+
+/* ---- histogram ------------------------------------------------------------------------ */
+
+static size_t
+s_hist_index (uint64_t us)
+{
+    if (us > S_HIST_MAX_US)
+        us = S_HIST_MAX_US;
+    if (us < 2 * S_HIST_SUB)
+        return (size_t) us;
+    unsigned top = 63u - (unsigned) __builtin_clzll (us);
+    unsigned shift = top - 7u;
+    return (size_t) (shift + 1u) * S_HIST_SUB + (size_t) ((us >> shift) - S_HIST_SUB);
+}
+
+/*  The middle of bucket idx, in microseconds. */
+static double
+s_hist_value (size_t idx)
+{
+    if (idx < 2 * S_HIST_SUB)
+        return (double) idx;
+    unsigned shift = (unsigned) (idx / S_HIST_SUB) - 1u;
+    uint64_t low = (uint64_t) (idx % S_HIST_SUB + S_HIST_SUB) << shift;
+    return (double) low + (double) (1ull << shift) / 2.0;
+}
+
+static void
+s_hist_add (s_hist_t *h, uint64_t us)
+{
+    h->counts [s_hist_index (us)]++;
+    h->total++;
+    if (us > h->max_us)
+        h->max_us = us;
+}
+
+static void
+s_hist_merge (s_hist_t *into, const s_hist_t *from)
+{
+    for (size_t i = 0; i < S_HIST_BUCKETS; i++)
+        into->counts [i] += from->counts [i];
+    into->total += from->total;
+    if (from->max_us > into->max_us)
+        into->max_us = from->max_us;
+}
+
+/*  The q-quantile (0 < q <= 1) in milliseconds; 0 for an empty histogram. */
+static double
+s_hist_quantile_ms (const s_hist_t *h, double q)
+{
+    if (h->total == 0)
+        return 0.0;
+    uint64_t rank = (uint64_t) ceil (q * (double) h->total);
+    if (rank < 1)
+        rank = 1;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < S_HIST_BUCKETS; i++) {
+        seen += h->counts [i];
+        if (seen >= rank) {
+            double v = s_hist_value (i);
+            return (v > (double) h->max_us ? (double) h->max_us : v) / 1000.0;
+        }
+    }
+    return (double) h->max_us / 1000.0;
+}
+
+/* ---- child processes and files -------------------------------------------------------- */
+
+/*  Starts argv [0] with the given descriptors as its stdin, stdout and stderr (-1: keep
+ *  ours). The child gets SIGTERM if we die, so nothing outlives the bench. Only
+ *  async-signal-safe calls between fork and exec: threads may exist. */
+static pid_t
+s_spawn (char *const argv [], int in_fd, int out_fd, int err_fd)
+{
+    pid_t pid = fork ();
+    if (pid != 0)
+        return pid;
+    prctl (PR_SET_PDEATHSIG, SIGTERM);
+    if ((in_fd >= 0 && dup2 (in_fd, 0) < 0) || (out_fd >= 0 && dup2 (out_fd, 1) < 0)
+        || (err_fd >= 0 && dup2 (err_fd, 2) < 0))
+        _exit (127);
+    execv (argv [0], argv);
+    _exit (127);
+}
+
+/*  Waits up to timeout_ms for pid; returns its wait status, or -1 if it is still running. */
+static int
+s_wait_child (pid_t pid, int timeout_ms)
+{
+    for (int waited = 0;; waited += 10) {
+        int status = 0;
+        pid_t r = waitpid (pid, &status, WNOHANG);
+        if (r == pid)
+            return status;
+        if (r < 0)
+            return 0;
+        if (waited >= timeout_ms)
+            return -1;
+        usleep (10000);
+    }
+}
+
+/*  SIGTERM, then up to 10 s, then SIGKILL. Returns the wait status. */
+static int
+s_stop_child (pid_t pid)
+{
+    kill (pid, SIGTERM);
+    int status = s_wait_child (pid, 10000);
+    if (status == -1) {
+        fprintf (stderr, "cw-bench ingest: pid %d ignored SIGTERM for 10 s; killing it\n",
+                 (int) pid);
+        kill (pid, SIGKILL);
+        status = s_wait_child (pid, 5000);
+    }
+    return status;
+}
+
+static int
+s_unlink_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st;
+    (void) flag;
+    (void) ftw;
+    return remove (path);
+}
+
+/*  Prints the last lines of the service log, for a failure message. */
+static void
+s_print_log_tail (const char *dir)
+{
+    char path [PATH_MAX];
+    snprintf (path, sizeof path, "%s/coachwired.log", dir);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return;
+    char buf [4096];
+    fseek (f, 0, SEEK_END);
+    long size = ftell (f);
+    fseek (f, size > (long) sizeof buf - 1 ? size - (long) sizeof buf + 1 : 0, SEEK_SET);
+    size_t n = fread (buf, 1, sizeof buf - 1, f);
+    buf [n] = '\0';
+    fclose (f);
+    fprintf (stderr, "--- %s (end) ---\n%s--- end of log ---\n", path, buf);
+}
+
+/*  Reads one line from fd into buf within timeout_ms. Returns its length, or -1. */
+static int
+s_read_line (int fd, char *buf, size_t size, int timeout_ms)
+{
+    size_t n = 0;
+    uint64_t deadline = s_mono_ns () + (uint64_t) timeout_ms * 1000000u;
+    while (n + 1 < size) {
+        uint64_t now = s_mono_ns ();
+        if (now >= deadline)
+            return -1;
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        int r = poll (&p, 1, (int) ((deadline - now) / 1000000u) + 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        ssize_t got = read (fd, buf + n, 1);
+        if (got <= 0)
+            return -1;
+        if (buf [n] == '\n') {
+            buf [n] = '\0';
+            return (int) n;
+        }
+        n++;
+    }
+    return -1;
+}
+
+/* ---- the service's CPU, from /proc -------------------------------------------------- */
+
+/*  utime + stime in clock ticks from a /proc stat file; false if it cannot be read. */
+static bool
+s_stat_ticks (const char *path, uint64_t *ticks)
+{
+    char buf [1024];
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return false;
+    size_t n = fread (buf, 1, sizeof buf - 1, f);
+    fclose (f);
+    buf [n] = '\0';
+    const char *p = strrchr (buf, ')');    /* comm may hold spaces and parentheses */
+    unsigned long long utime = 0, stime = 0;
+    if (!p || sscanf (p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                      &stime) != 2)
+        return false;
+    *ticks = (uint64_t) utime + (uint64_t) stime;
+    return true;
+}
+
+/*  CPU of the whole service, of its libzmq I/O threads (comm "ZMQbg/IO/...") and of its
+ *  gateway thread (comm "cw-gateway"). */
+static int
+s_proc_cpu (pid_t pid, s_proc_cpu_t *out)
+{
+    double ns_per_tick = 1e9 / (double) sysconf (_SC_CLK_TCK);
+    char path [PATH_MAX];
+    uint64_t ticks = 0, io = 0, gateway = 0;
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    if (!s_stat_ticks (path, &ticks))
+        return CW_EIO;
+    snprintf (path, sizeof path, "/proc/%d/task", (int) pid);
+    DIR *d = opendir (path);
+    if (!d)
+        return CW_EIO;
+    struct dirent *e;
+    while ((e = readdir (d)) != NULL) {
+        if (e->d_name [0] == '.')
+            continue;
+        char comm [64] = "";
+        snprintf (path, sizeof path, "/proc/%d/task/%.32s/comm", (int) pid, e->d_name);
+        FILE *f = fopen (path, "r");
+        if (!f)
+            continue;               /* the thread ended meanwhile */
+        if (!fgets (comm, sizeof comm, f))
+            comm [0] = '\0';
+        fclose (f);
+        uint64_t t = 0;
+        snprintf (path, sizeof path, "/proc/%d/task/%.32s/stat", (int) pid, e->d_name);
+        if (!s_stat_ticks (path, &t))
+            continue;
+        if (strncmp (comm, "ZMQbg/IO", 8) == 0)
+            io += t;
+        else
+        if (strncmp (comm, "cw-gateway", 10) == 0)
+            gateway += t;
+    }
+    closedir (d);
+    out->total_ns = (uint64_t) ((double) ticks * ns_per_tick);
+    out->io_ns = (uint64_t) ((double) io * ns_per_tick);
+    out->gateway_ns = (uint64_t) ((double) gateway * ns_per_tick);
+    return CW_OK;
+}
+
+/*  VmHWM (peak resident set) of pid in KiB; 0 if unknown. */
+static uint64_t
+s_proc_hwm_kib (pid_t pid)
+{
+    char path [64], line [256];
+    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *f = fopen (path, "r");
+    uint64_t kib = 0;
+    if (!f)
+        return 0;
+    while (fgets (line, sizeof line, f))
+        if (strncmp (line, "VmHWM:", 6) == 0)
+            kib = strtoull (line + 6, NULL, 10);
+    fclose (f);
+    return kib;
+}
+
+static void
+s_counter_cb (void *ctx, const char *name, uint64_t value)
+{
+    s_counters_t *c = ctx;
+    if (strcmp (name, "frames_accepted") == 0)
+        c->accepted = value;
+    else
+    if (strcmp (name, "frames_duplicate") == 0)
+        c->duplicates = value;
+    else
+    if (strcmp (name, "commits") == 0)
+        c->commits = value;
+    else
+    if (strncmp (name, "rejected.", 9) == 0)
+        c->rejected += value;
+    else
+    if (strncmp (name, "stage_ns.", 9) == 0)
+        for (int s = 0; s < S_STAGES; s++)
+            if (strcmp (name + 9, s_stage_names [s]) == 0)
+                c->stage_ns [s] = value;
+}
+
+static int
+s_counters (cw_store_t *store, s_counters_t *out)
+{
+    memset (out, 0, sizeof *out);
+    return cw_store_counter_each (store, s_counter_cb, out);
+}
+
+/* ---- a device --------------------------------------------------------------------------- */
+
+static int32_t
+s_noise (uint64_t *state, int32_t amplitude)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return (int32_t) (*state % (uint64_t) (2 * amplitude + 1)) - amplitude;
+}
+
+static double
+s_sine (double cycles)
+{
+    double frac = cycles - floor (cycles);
+    return (double) s_sin [(size_t) (frac * S_SIN_TABLE) & (S_SIN_TABLE - 1u)];
+}
+
+/*  Fills the next second of a runner's phone in a pocket: gravity spread over a tilted phone,
+ *  a vertical bounce and a forward surge at the step rate, rotation at the stride rate, noise
+ *  of about 0.2 m/s^2 and 2 deg/s. Units as in ImuBatch (mm/s^2, mdeg/s). */
+static void
+s_imu_fill (s_device_t *d)
+{
+    double step = d->cadence_hz / 100.0;
+    for (size_t i = 0; i < S_SAMPLES; i++) {
+        double p = d->step_phase;
+        double up = 9806.65 + 6000.0 * s_sine (p) + 1500.0 * s_sine (2.0 * p + 0.11);
+        double fwd = 2000.0 * s_sine (p + 0.2);
+        d->axes [0][i] = (int32_t) lrint (0.6 * up + 0.8 * fwd) + s_noise (&d->rng, 200);
+        d->axes [1][i] = (int32_t) lrint (0.8 * up - 0.6 * fwd) + s_noise (&d->rng, 200);
+        d->axes [2][i] = (int32_t) lrint (0.3 * fwd) + s_noise (&d->rng, 200);
+        d->axes [3][i] = (int32_t) lrint (150000.0 * s_sine (p / 2.0)) + s_noise (&d->rng, 2000);
+        d->axes [4][i] = (int32_t) lrint (80000.0 * s_sine (p / 2.0 + 0.08))
+                       + s_noise (&d->rng, 2000);
+        d->axes [5][i] = (int32_t) lrint (40000.0 * s_sine (p / 2.0 + 0.17))
+                       + s_noise (&d->rng, 2000);
+        d->step_phase += step;
+        if (d->step_phase >= 2.0)
+            d->step_phase -= 2.0;   /* two steps = one stride: keeps p / 2 continuous */
+    }
+}
+
+/*  Packs and seals the device's next second of IMU as its next sequence into d->frame.
+ *  s_device_send sends it: CW_OK, CW_ENOSPC when the socket would block, or an error. */
+static int
+s_device_build (s_device_t *d, size_t *frame_len)
+{
+    s_imu_fill (d);
+    Coachwire__ImuBatch imu = COACHWIRE__IMU_BATCH__INIT;
+    imu.start_time_ms = cw_now_ms () - 1000u;  /* the second that just ended */
+    imu.sample_rate_mhz = S_RATE_MHZ;
+    imu.placement = COACHWIRE__IMU_PLACEMENT__IMU_PLACEMENT_POCKET;
+    int32_t **fields [6] = { &imu.accel_x_mm_s2, &imu.accel_y_mm_s2, &imu.accel_z_mm_s2,
+                             &imu.gyro_x_mdeg_s, &imu.gyro_y_mdeg_s, &imu.gyro_z_mdeg_s };
+    size_t *counts [6] = { &imu.n_accel_x_mm_s2, &imu.n_accel_y_mm_s2, &imu.n_accel_z_mm_s2,
+                           &imu.n_gyro_x_mdeg_s, &imu.n_gyro_y_mdeg_s, &imu.n_gyro_z_mdeg_s };
+    for (int a = 0; a < 6; a++) {
+        *fields [a] = d->axes [a];
+        *counts [a] = S_SAMPLES;
+    }
+    Coachwire__SensorBatch batch = COACHWIRE__SENSOR_BATCH__INIT;
+    batch.body_case = COACHWIRE__SENSOR_BATCH__BODY_IMU;
+    batch.imu = &imu;
+    size_t plain_len = coachwire__sensor_batch__get_packed_size (&batch);
+    if (plain_len > sizeof d->plain)
+        return CW_ETOOBIG;
+    coachwire__sensor_batch__pack (&batch, d->plain);
+    d->plain_len = plain_len;
+    return cw_envelope_seal (d->frame, sizeof d->frame, frame_len, d->payload_key,
+                             cw_cred_id (d->cred), S_STREAM_IMU, d->next_sequence, d->plain,
+                             plain_len);
+}
+
+static int
+s_device_send (s_device_t *d)
+{
+    uint64_t sequence = d->next_sequence;
+    size_t frame_len = 0;
+    int rc = s_device_build (d, &frame_len);
+    if (rc != CW_OK)
+        return rc;
+    uint64_t now = s_mono_ns ();
+    if (zmq_send (d->sock, d->frame, frame_len, ZMQ_DONTWAIT) != (int) frame_len)
+        return zmq_errno () == EAGAIN ? CW_ENOSPC : CW_EIO;
+    d->next_sequence++;
+    s_slot_t *slot = &d->ring [sequence % S_RING];
+    if (slot->sequence)
+        d->lost++;                  /* never answered and its slot is needed: count it */
+    else
+        d->inflight++;
+    slot->sequence = sequence;
+    slot->sent_ns = now;
+    d->sent++;
+    d->bytes += frame_len;
+    return CW_OK;
+}
+
+/*  Receives every downlink queued on the device's socket and settles its frames. */
+static void
+s_device_receive (s_device_t *d)
+{
+    zmq_msg_t msg;
+    zmq_msg_init (&msg);
+    while (zmq_msg_recv (&msg, d->sock, ZMQ_DONTWAIT) >= 0) {
+        uint64_t now = s_mono_ns ();
+        Coachwire__Downlink *down = coachwire__downlink__unpack (NULL, zmq_msg_size (&msg),
+                                                                 zmq_msg_data (&msg));
+        if (!down) {
+            d->errors++;
+            continue;
+        }
+        uint64_t sequence = 0;
+        bool settled = false;
+        if (down->body_case == COACHWIRE__DOWNLINK__BODY_ACK) {
+            sequence = down->ack->sequence;
+            settled = true;
+            d->acked++;
+            d->last_ack_ns = now;
+            if (down->ack->duplicate)
+                d->duplicates++;
+        }
+        else
+        if (down->body_case == COACHWIRE__DOWNLINK__BODY_ERROR) {
+            sequence = down->error->sequence;
+            settled = true;
+            if (d->errors++ == 0)
+                snprintf (d->first_error, sizeof d->first_error, "%s: %s",
+                          cw_errname (down->error->code),
+                          down->error->reason ? down->error->reason : "");
+        }
+        else
+        if (down->body_case == COACHWIRE__DOWNLINK__BODY_BACKOFF)
+            d->backoffs++;
+        coachwire__downlink__free_unpacked (down, NULL);
+        if (!settled)
+            continue;
+        s_slot_t *slot = &d->ring [sequence % S_RING];
+        if (slot->sequence != sequence)
+            continue;
+        if (d->last_ack_ns == now)
+            s_hist_add (&d->hist, (now - slot->sent_ns) / 1000u);
+        slot->sequence = 0;
+        d->inflight--;
+    }
+    zmq_msg_close (&msg);
+}
+
+static void
+s_device_reset (s_device_t *d)
+{
+    memset (&d->hist, 0, sizeof d->hist);
+    d->sent = d->acked = d->duplicates = d->errors = d->backoffs = d->lost = d->bytes = 0;
+    d->last_ack_ns = 0;
+    d->first_error [0] = '\0';
+}
+
+/*  One device for one phase: sends until the deadline (flat out: keeps `S_WINDOW` frames in
+ *  flight; paced: one frame every 1/rate s on an absolute schedule), then waits for the
+ *  outstanding acks for at most S_DRAIN_NS. */
+static void *
+s_device_thread (void *arg)
+{
+    s_job_t *job = arg;
+    s_device_t *d = job->device;
+    uint64_t period_ns = job->rate > 0 ? (uint64_t) (1e9 / job->rate) : 0;
+    uint64_t next_due = job->start_ns;
+    s_sleep_until (job->start_ns);
+    for (;;) {
+        uint64_t now = s_mono_ns ();
+        bool sending = now < job->deadline_ns && !s_interrupted;
+        if (!sending && (d->inflight == 0 || now >= job->deadline_ns + S_DRAIN_NS))
+            break;
+        if (sending && period_ns == 0) {
+            while (d->inflight < job->window && s_device_send (d) == CW_OK)
+                ;
+        }
+        else
+        if (sending) {
+            while (next_due <= now && d->inflight < S_PACED_INFLIGHT_MAX
+                   && s_device_send (d) == CW_OK)
+                next_due += period_ns;
+            if (next_due <= now && d->inflight >= S_PACED_INFLIGHT_MAX)
+                next_due = now + period_ns;     /* shed: the service stalled */
+        }
+        uint64_t wake = sending ? job->deadline_ns : job->deadline_ns + S_DRAIN_NS;
+        if (sending && period_ns && next_due < wake)
+            wake = next_due;
+        now = s_mono_ns ();
+        long timeout_ms = wake > now ? (long) ((wake - now + 999999u) / 1000000u) : 0;
+        if (timeout_ms > 100)
+            timeout_ms = 100;
+        zmq_pollitem_t item = { d->sock, 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (&item, 1, timeout_ms) > 0)
+            s_device_receive (d);
+    }
+    d->lost += d->inflight;
+    for (size_t i = 0; i < S_RING; i++)
+        d->ring [i].sequence = 0;
+    d->inflight = 0;
+    return NULL;
+}
+
+/*  Sends one frame and waits for its ack: proves the handshake, enrollment and validation
+ *  before anything is measured. */
+static int
+s_device_warmup (s_device_t *d)
+{
+    int rc = s_device_send (d);
+    uint64_t deadline = s_mono_ns () + (uint64_t) S_WARMUP_MS * 1000000u;
+    while (rc == CW_OK && d->inflight && s_mono_ns () < deadline && !s_interrupted) {
+        zmq_pollitem_t item = { d->sock, 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (&item, 1, 100) > 0)
+            s_device_receive (d);
+    }
+    if (rc == CW_OK && (d->inflight || d->errors))
+        rc = d->errors ? CW_EINVAL : CW_ETIMEOUT;
+    for (size_t i = 0; i < S_RING; i++)
+        d->ring [i].sequence = 0;
+    d->inflight = 0;
+    return rc;
+}
+
+/* ---- the bench -------------------------------------------------------------------------- */
+
+typedef struct {
+    s_options_t opt;
+    char dir [PATH_MAX];
+    bool dir_made;
+    char bench_path [PATH_MAX];
+    char coachwired [PATH_MAX];
+    char gateway [CW_ENDPOINT_MAX];
+    pid_t service;
+    cw_store_t *store;          /* our own connection, for the counters */
+    void *ctx;
+    s_device_t *devices;
+    size_t frame_bytes;         /* mean sealed frame size */
+    uint64_t hwm_kib;
+    bool tmpfs;
+    double decode_us, open_us;  /* the same work timed alone in the bench, per frame */
+    double build_us;            /* the load generator's IMU fill + pack + seal, per frame */
+    double loadavg;             /* 1-minute load average before the run */
+    long cpus;
+    s_phase_t flat, paced;
+    s_raw_t raw;
+} s_bench_t;
+
+static int
+s_run_init (s_bench_t *b)
+{
+    char *argv [] = { b->coachwired, (char *) "init", b->dir, NULL };
+    char log [PATH_MAX + 32];
+    snprintf (log, sizeof log, "%s.init.log", b->dir);
+    int fd = open (log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return CW_EIO;
+    pid_t pid = s_spawn (argv, -1, fd, fd);
+    close (fd);
+    int status = pid > 0 ? s_wait_child (pid, 30000) : 0;
+    if (pid > 0 && status == -1) {
+        kill (pid, SIGKILL);
+        s_wait_child (pid, 5000);
+    }
+    bool ok = pid > 0 && status != -1 && WIFEXITED (status) && WEXITSTATUS (status) == 0;
+    if (!ok) {
+        fprintf (stderr, "cw-bench ingest: %s init %s failed; its output:\n", b->coachwired,
+                 b->dir);
+        FILE *f = fopen (log, "r");
+        char line [512];
+        while (f && fgets (line, sizeof line, f))
+            fputs (line, stderr);
+        if (f)
+            fclose (f);
+    }
+    remove (log);
+    return ok ? CW_OK : CW_EIO;
+}
+
+/*  One person per device, each with a data key; the device credentials stay in memory. */
+static int
+s_enroll (s_bench_t *b)
+{
+    cw_keyring_t *keyring = NULL;
+    cw_store_t *store = NULL;
+    char db [PATH_MAX + 16];
+    snprintf (db, sizeof db, "%s/coachwire.db", b->dir);
+    int rc = cw_keyring_load (&keyring, b->dir);
+    if (rc == CW_OK)
+        rc = cw_store_open (&store, db, false);
+    if (rc == CW_OK)
+        rc = cw_store_begin (store);
+    uint8_t *secret = sodium_malloc (32);
+    if (!secret && rc == CW_OK)
+        rc = CW_ENOMEM;
+    for (int i = 0; rc == CW_OK && i < b->opt.devices; i++) {
+        cw_principal_t person, device;
+        memset (&person, 0, sizeof person);
+        person.kind = CW_PRINCIPAL_USER;
+        snprintf (person.name, sizeof person.name, "bench-runner-%d", i);
+        snprintf (person.locale, sizeof person.locale, "en");
+        snprintf (person.time_zone, sizeof person.time_zone, "UTC");
+        crypto_box_keypair (person.public_key, secret);
+        rc = cw_store_principal_add (store, &person);
+        uint8_t key [32], wrapped [CW_WRAPPED_KEY_BYTES];
+        if (rc == CW_OK)
+            rc = cw_keyring_person_key_new (keyring, person.id, key, wrapped);
+        sodium_memzero (key, sizeof key);
+        if (rc == CW_OK)
+            rc = cw_store_person_key_put (store, person.id, wrapped);
+        memset (&device, 0, sizeof device);
+        device.kind = CW_PRINCIPAL_DEVICE;
+        snprintf (device.name, sizeof device.name, "bench-phone-%d", i);
+        memcpy (device.owner_id, person.id, CW_ID_BYTES);
+        crypto_box_keypair (device.public_key, secret);
+        if (rc == CW_OK)
+            rc = cw_store_principal_add (store, &device);
+        s_device_t *d = &b->devices [i];
+        if (rc == CW_OK)
+            rc = cw_cred_new (&d->cred, CW_CRED_DEVICE, device.id, person.name,
+                              device.public_key, secret, cw_keyring_server_public (keyring),
+                              NULL, NULL);
+        if (rc == CW_OK) {
+            d->payload_key = sodium_malloc (CW_KEY_BYTES);
+            rc = d->payload_key ? CW_OK : CW_ENOMEM;
+        }
+        if (rc == CW_OK)
+            rc = cw_payload_key_derive (d->payload_key, secret, cw_cred_server_key (d->cred),
+                                        device.public_key, cw_cred_server_key (d->cred),
+                                        device.id);
+    }
+    if (rc == CW_OK)
+        rc = cw_store_commit (store);
+    else
+    if (store) {
+        fprintf (stderr, "cw-bench ingest: enrolling devices: %s (%s)\n", cw_strerror (rc),
+                 cw_store_errmsg (store));
+        cw_store_rollback (store);
+    }
+    if (secret)
+        sodium_free (secret);
+    cw_store_destroy (&store);
+    cw_keyring_destroy (&keyring);
+    return rc;
+}
+
+/*  Starts `coachwired run` and waits for DIR/endpoints. */
+static int
+s_start_service (s_bench_t *b)
+{
+    char *argv [16];
+    int n = 0;
+    argv [n++] = b->coachwired;
+    argv [n++] = (char *) "run";
+    argv [n++] = b->dir;
+    argv [n++] = (char *) "--listen";
+    argv [n++] = (char *) "tcp://127.0.0.1:*";
+    argv [n++] = (char *) "--api-listen";
+    argv [n++] = (char *) "tcp://127.0.0.1:*";
+    if (b->opt.commit_frames) {
+        argv [n++] = (char *) "--commit-frames";
+        argv [n++] = (char *) b->opt.commit_frames;
+    }
+    if (b->opt.commit_ms) {
+        argv [n++] = (char *) "--commit-ms";
+        argv [n++] = (char *) b->opt.commit_ms;
+    }
+    argv [n] = NULL;
+    char path [PATH_MAX + 32];
+    snprintf (path, sizeof path, "%s/coachwired.log", b->dir);
+    int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || null_fd < 0) {
+        if (fd >= 0)
+            close (fd);
+        if (null_fd >= 0)
+            close (null_fd);
+        return CW_EIO;
+    }
+    b->service = s_spawn (argv, null_fd, fd, fd);
+    close (fd);
+    close (null_fd);
+    if (b->service < 0) {
+        b->service = 0;
+        return CW_EIO;
+    }
+    snprintf (path, sizeof path, "%s/endpoints", b->dir);
+    for (int waited = 0; waited < S_STARTUP_MS && !s_interrupted; waited += 20) {
+        FILE *f = fopen (path, "r");
+        if (f) {
+            char line [CW_ENDPOINT_MAX + 16];
+            while (fgets (line, sizeof line, f))
+                if (strncmp (line, "gateway=", 8) == 0) {
+                    line [strcspn (line, "\n")] = '\0';
+                    snprintf (b->gateway, sizeof b->gateway, "%.*s", CW_ENDPOINT_MAX - 1, line + 8);
+                }
+            fclose (f);
+            if (b->gateway [0])
+                return CW_OK;
+        }
+        int status = 0;
+        if (waitpid (b->service, &status, WNOHANG) == b->service) {
+            fprintf (stderr, "cw-bench ingest: coachwired run exited (status %d) before "
+                     "serving\n", WIFEXITED (status) ? WEXITSTATUS (status) : -1);
+            b->service = 0;
+            s_print_log_tail (b->dir);
+            return CW_EIO;
+        }
+        usleep (20000);
+    }
+    fprintf (stderr, "cw-bench ingest: coachwired did not write %s within %d ms\n", path,
+             S_STARTUP_MS);
+    s_print_log_tail (b->dir);
+    return CW_ETIMEOUT;
+}
+
+static int
+s_connect_devices (s_bench_t *b)
+{
+    size_t frames = 0, bytes = 0;
+    for (int i = 0; i < b->opt.devices; i++) {
+        s_device_t *d = &b->devices [i];
+        d->sock = zmq_socket (b->ctx, ZMQ_DEALER);
+        if (!d->sock)
+            return CW_EIO;
+        int zero = 0;
+        zmq_setsockopt (d->sock, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_setsockopt (d->sock, ZMQ_CURVE_SERVERKEY, cw_cred_server_key (d->cred), 32);
+        zmq_setsockopt (d->sock, ZMQ_CURVE_PUBLICKEY, cw_cred_public_key (d->cred), 32);
+        zmq_setsockopt (d->sock, ZMQ_CURVE_SECRETKEY, cw_cred_secret_key (d->cred), 32);
+        if (zmq_connect (d->sock, b->gateway) != 0) {
+            fprintf (stderr, "cw-bench ingest: connect %s: %s\n", b->gateway,
+                     zmq_strerror (zmq_errno ()));
+            return CW_EIO;
+        }
+    }
+    for (int i = 0; i < b->opt.devices; i++) {
+        s_device_t *d = &b->devices [i];
+        int rc = s_device_warmup (d);
+        if (rc != CW_OK) {
+            fprintf (stderr, "cw-bench ingest: device %d: first frame %s%s%s\n", i,
+                     rc == CW_ETIMEOUT ? "not acknowledged within 10 s" : "refused",
+                     d->first_error [0] ? ": " : "", d->first_error);
+            s_print_log_tail (b->dir);
+            return rc;
+        }
+        frames += d->sent;
+        bytes += d->bytes;
+        s_device_reset (d);
+    }
+    b->frame_bytes = frames ? (bytes + frames / 2) / frames : 0;
+    return CW_OK;
+}
+
+static uint64_t
+s_thread_cpu_ns (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+/*  Times, on this thread's CPU clock, what the gateway does to device 0's last frame in its
+ *  open and decode_validate stages, without the store: the rest of those stages is the
+ *  service's (the dedup SELECT sits inside decode_validate). */
+static int
+s_microbench (s_bench_t *b)
+{
+    s_device_t *d = &b->devices [0];
+    cw_pb_alloc_t alloc;
+    cw_pb_alloc_init (&alloc, 0);
+    uint8_t *plain = malloc (S_PLAIN_MAX);
+    int rc = plain ? s_device_send (d) : CW_ENOMEM;    /* a fresh frame; acked meanwhile */
+    size_t frame_len = d->plain_len + CW_FRAME_OVERHEAD, plain_len = 0;
+    char reason [CW_REASON_MAX];
+    cw_frame_header_t h;
+    uint64_t t0 = s_thread_cpu_ns ();
+    for (int i = 0; rc == CW_OK && i < S_MICRO_ROUNDS; i++)
+        rc = cw_envelope_open (plain, S_PLAIN_MAX, &plain_len, &h, d->payload_key,
+                               cw_cred_id (d->cred), d->frame, frame_len);
+    uint64_t t1 = s_thread_cpu_ns ();
+    for (int i = 0; rc == CW_OK && i < S_MICRO_ROUNDS; i++) {
+        Coachwire__SensorBatch *batch = NULL;
+        rc = cw_batch_decode (&alloc, plain, plain_len, &batch, reason, sizeof reason);
+        if (rc == CW_OK)
+            rc = cw_batch_validate (batch, S_STREAM_IMU, cw_now_ms (), reason, sizeof reason);
+        cw_batch_free (&alloc, &batch);
+    }
+    uint64_t t2 = s_thread_cpu_ns ();
+    s_device_t *spare = malloc (sizeof *spare);    /* a copy: the real device's frame stays */
+    if (!spare && rc == CW_OK)
+        rc = CW_ENOMEM;
+    if (spare)
+        memcpy (spare, d, sizeof *spare);
+    size_t spare_len = 0;
+    for (int i = 0; rc == CW_OK && i < S_MICRO_ROUNDS; i++)
+        rc = s_device_build (spare, &spare_len);
+    uint64_t t3 = s_thread_cpu_ns ();
+    free (spare);
+    if (rc == CW_OK) {
+        b->open_us = (double) (t1 - t0) / 1e3 / S_MICRO_ROUNDS;
+        b->decode_us = (double) (t2 - t1) / 1e3 / S_MICRO_ROUNDS;
+        b->build_us = (double) (t3 - t2) / 1e3 / S_MICRO_ROUNDS;
+    }
+    else
+        fprintf (stderr, "cw-bench ingest: microbench: %s\n", cw_strerror (rc));
+    free (plain);
+    /* settle the frame sent above so the phases start with nothing in flight */
+    uint64_t deadline = s_mono_ns () + (uint64_t) S_WARMUP_MS * 1000000u;
+    while (d->inflight && s_mono_ns () < deadline && !s_interrupted) {
+        zmq_pollitem_t item = { d->sock, 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (&item, 1, 100) > 0)
+            s_device_receive (d);
+    }
+    if (rc == CW_OK && d->inflight)
+        rc = CW_ETIMEOUT;
+    s_device_reset (d);
+    return rc;
+}
+
+/*  Runs the devices for one phase and measures it. */
+static int
+s_pipeline_phase (s_bench_t *b, s_phase_t *ph, const char *name, double rate)
+{
+    int n = b->opt.devices;
+    memset (ph, 0, sizeof *ph);
+    ph->name = name;
+    ph->rate = rate;
+    s_job_t *jobs = calloc ((size_t) n, sizeof *jobs);
+    pthread_t *threads = calloc ((size_t) n, sizeof *threads);
+    s_hist_t *hist = calloc (1, sizeof *hist);
+    int rc = jobs && threads && hist ? CW_OK : CW_ENOMEM;
+    s_counters_t c0, c1;
+    s_proc_cpu_t p0, p1;
+    if (rc == CW_OK)
+        rc = s_counters (b->store, &c0);
+    if (rc == CW_OK)
+        rc = s_proc_cpu (b->service, &p0);
+    if (rc != CW_OK)
+        goto done;
+    uint64_t client0 = s_self_cpu_ns ();
+    uint64_t start = s_mono_ns () + 100000000u;     /* every thread running by then */
+    uint64_t deadline = start + (uint64_t) b->opt.seconds * 1000000000u;
+    int started = 0;
+    for (int i = 0; i < n; i++) {
+        s_device_reset (&b->devices [i]);
+        jobs [i] = (s_job_t) { &b->devices [i], rate, (size_t) b->opt.window, start, deadline };
+        if (pthread_create (&threads [i], NULL, s_device_thread, &jobs [i]) != 0) {
+            s_interrupted = 1;      /* the started ones stop at once */
+            rc = CW_ENOMEM;
+            break;
+        }
+        started++;
+    }
+    uint64_t last_ack = start;
+    for (int i = 0; i < started; i++) {
+        pthread_join (threads [i], NULL);
+        s_device_t *d = &b->devices [i];
+        ph->sent += d->sent;
+        ph->acked += d->acked;
+        ph->duplicates += d->duplicates;
+        ph->errors += d->errors;
+        ph->backoffs += d->backoffs;
+        ph->lost += d->lost;
+        ph->bytes += d->bytes;
+        if (d->last_ack_ns > last_ack)
+            last_ack = d->last_ack_ns;
+        if (d->first_error [0] && !ph->first_error [0])
+            snprintf (ph->first_error, sizeof ph->first_error, "%s", d->first_error);
+        s_hist_merge (hist, &d->hist);
+    }
+    if (rc != CW_OK)
+        goto done;
+    uint64_t client1 = s_self_cpu_ns ();
+    if ((rc = s_counters (b->store, &c1)) != CW_OK || (rc = s_proc_cpu (b->service, &p1)) != CW_OK)
+        goto done;
+    ph->ran = true;
+    ph->elapsed_s = (double) (last_ack - start) / 1e9;
+    ph->fps = ph->elapsed_s > 0 ? (double) ph->acked / ph->elapsed_s : 0.0;
+    ph->p50_ms = s_hist_quantile_ms (hist, 0.50);
+    ph->p99_ms = s_hist_quantile_ms (hist, 0.99);
+    ph->p999_ms = s_hist_quantile_ms (hist, 0.999);
+    ph->max_ms = (double) hist->max_us / 1000.0;
+    ph->frames = c1.accepted - c0.accepted;
+    ph->commits = c1.commits - c0.commits;
+    double frames = ph->frames ? (double) ph->frames : 1.0;
+    double stages = 0;
+    for (int s = 0; s < S_STAGES; s++) {
+        ph->stage_us [s] = (double) (c1.stage_ns [s] - c0.stage_ns [s]) / 1e3 / frames;
+        stages += ph->stage_us [s];
+    }
+    ph->io_us = (double) (p1.io_ns - p0.io_ns) / 1e3 / frames;
+    ph->gateway_us = (double) (p1.gateway_ns - p0.gateway_ns) / 1e3 / frames;
+    ph->total_us = (double) (p1.total_ns - p0.total_ns) / 1e3 / frames;
+    ph->other_us = ph->total_us - ph->io_us - stages;
+    ph->client_us = (double) (client1 - client0) / 1e3 / frames;
+    double wall = (double) (s_mono_ns () - start) * 1e-9;
+    ph->io_util = (double) (p1.io_ns - p0.io_ns) * 1e-9 / wall;
+    ph->gateway_util = (double) (p1.gateway_ns - p0.gateway_ns) * 1e-9 / wall;
+    ph->total_util = (double) (p1.total_ns - p0.total_ns) * 1e-9 / wall;
+    if (c1.rejected != c0.rejected && ph->errors == 0)
+        ph->errors = c1.rejected - c0.rejected;
+done:
+    free (jobs);
+    free (threads);
+    free (hist);
+    return rc;
+}
+
+/* ---- raw CURVE baseline ----------------------------------------------------------------- */
+
+typedef struct {
+    void *sock;
+    size_t size;
+    uint64_t start_ns, deadline_ns;
+    uint64_t sent;
+} s_pusher_t;
+
+static void *
+s_pusher_thread (void *arg)
+{
+    s_pusher_t *p = arg;
+    uint8_t *buf = malloc (p->size);
+    if (!buf)
+        return NULL;
+    randombytes_buf (buf, p->size);     /* ciphertext looks random */
+    s_sleep_until (p->start_ns);
+    while (!s_interrupted && s_mono_ns () < p->deadline_ns) {
+        if (zmq_send (p->sock, buf, p->size, ZMQ_DONTWAIT) == (int) p->size) {
+            p->sent++;
+            continue;
+        }
+        if (zmq_errno () != EAGAIN)
+            break;
+        zmq_pollitem_t item = { p->sock, 0, ZMQ_POLLOUT, 0 };
+        zmq_poll (&item, 1, 10);
+    }
+    free (buf);
+    return NULL;
+}
+
+/*  The child side: `cw-bench ingest --raw-sink`. A CURVE PULL on a free loopback port; says
+ *  "ENDPOINT SERVER_PUBLIC_Z85" on stdout, counts what arrives, and when told the number sent
+ *  (a line on stdin) waits for it (at most 5 s without progress) and answers
+ *  "received bytes first_ns last_ns cpu_ns". */
+static int
+s_raw_sink (void)
+{
+    char public_z85 [41], secret_z85 [41], endpoint [CW_ENDPOINT_MAX];
+    if (zmq_curve_keypair (public_z85, secret_z85) != 0)
+        return 1;
+    void *ctx = zmq_ctx_new ();
+    void *pull = zmq_socket (ctx, ZMQ_PULL);
+    int one = 1, zero = 0;
+    zmq_setsockopt (pull, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt (pull, ZMQ_CURVE_SERVER, &one, sizeof one);
+    zmq_setsockopt (pull, ZMQ_CURVE_SECRETKEY, secret_z85, 40);
+    sodium_memzero (secret_z85, sizeof secret_z85);
+    if (zmq_bind (pull, "tcp://127.0.0.1:*") != 0) {
+        fprintf (stderr, "cw-bench ingest --raw-sink: bind: %s\n", zmq_strerror (zmq_errno ()));
+        return 1;
+    }
+    size_t len = sizeof endpoint;
+    zmq_getsockopt (pull, ZMQ_LAST_ENDPOINT, endpoint, &len);
+    printf ("%s %s\n", endpoint, public_z85);
+    fflush (stdout);
+    uint64_t received = 0, bytes = 0, first = 0, last = 0, expected = 0;
+    bool told = false;
+    char line [64];
+    size_t line_len = 0;
+    uint64_t progress = s_mono_ns (), started = progress;
+    zmq_msg_t msg;
+    zmq_msg_init (&msg);
+    for (;;) {
+        zmq_pollitem_t items [] = { { pull, 0, ZMQ_POLLIN, 0 }, { NULL, 0, ZMQ_POLLIN, 0 } };
+        int r = zmq_poll (items, told ? 1 : 2, 100);
+        uint64_t now = s_mono_ns ();
+        if (r > 0 && (items [0].revents & ZMQ_POLLIN)) {
+            while (zmq_msg_recv (&msg, pull, ZMQ_DONTWAIT) >= 0) {
+                now = s_mono_ns ();
+                if (received++ == 0)
+                    first = now;
+                last = now;
+                bytes += zmq_msg_size (&msg);
+            }
+            progress = now;
+        }
+        if (!told && r > 0 && (items [1].revents & ZMQ_POLLIN)) {
+            char ch;
+            ssize_t got = read (0, &ch, 1);
+            if (got <= 0)
+                told = true;            /* the parent went away: report and leave */
+            else
+            if (ch == '\n' || line_len + 1 >= sizeof line) {
+                line [line_len] = '\0';
+                expected = strtoull (line, NULL, 10);
+                told = true;
+                progress = now;
+            }
+            else
+                line [line_len++] = ch;
+        }
+        if (told && (received >= expected || now - progress > 5000000000ull))
+            break;
+        if (now - started > (uint64_t) (2 * S_SECONDS_MAX) * 1000000000u)
+            break;                      /* bounded, whatever the parent does */
+    }
+    zmq_msg_close (&msg);
+    printf ("%llu %llu %llu %llu %llu\n", (unsigned long long) received,
+            (unsigned long long) bytes, (unsigned long long) first, (unsigned long long) last,
+            (unsigned long long) s_self_cpu_ns ());
+    fflush (stdout);
+    zmq_close (pull);
+    zmq_ctx_term (ctx);
+    return 0;
+}
+
+static int
+s_raw_phase (s_bench_t *b)
+{
+    int n = b->opt.devices, rc = CW_OK;
+    int to_child [2] = { -1, -1 }, from_child [2] = { -1, -1 };
+    pid_t sink = 0;
+    s_pusher_t *pushers = calloc ((size_t) n, sizeof *pushers);
+    pthread_t *threads = calloc ((size_t) n, sizeof *threads);
+    int started = 0;
+    if (!pushers || !threads || pipe2 (to_child, O_CLOEXEC) != 0
+        || pipe2 (from_child, O_CLOEXEC) != 0) {
+        rc = CW_ENOMEM;
+        goto done;
+    }
+    char *argv [] = { b->bench_path, (char *) "ingest", (char *) "--raw-sink", NULL };
+    sink = s_spawn (argv, to_child [0], from_child [1], -1);
+    close (to_child [0]);
+    close (from_child [1]);
+    to_child [0] = from_child [1] = -1;
+    if (sink < 0) {
+        sink = 0;
+        rc = CW_EIO;
+        goto done;
+    }
+    char line [CW_ENDPOINT_MAX + 64];
+    char endpoint [CW_ENDPOINT_MAX], server_z85 [41];
+    if (s_read_line (from_child [0], line, sizeof line, 10000) < 0
+        || sscanf (line, "%255s %40s", endpoint, server_z85) != 2) {
+        fprintf (stderr, "cw-bench ingest: the raw CURVE sink did not start\n");
+        rc = CW_EIO;
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        char pub [41], sec [41];
+        void *s = zmq_socket (b->ctx, ZMQ_PUSH);
+        if (!s || zmq_curve_keypair (pub, sec) != 0) {
+            rc = CW_EIO;
+            goto done;
+        }
+        int zero = 0;
+        zmq_setsockopt (s, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_setsockopt (s, ZMQ_CURVE_SERVERKEY, server_z85, 40);
+        zmq_setsockopt (s, ZMQ_CURVE_PUBLICKEY, pub, 40);
+        zmq_setsockopt (s, ZMQ_CURVE_SECRETKEY, sec, 40);
+        pushers [i].sock = s;
+        pushers [i].size = b->frame_bytes;
+        if (zmq_connect (s, endpoint) != 0) {
+            rc = CW_EIO;
+            goto done;
+        }
+    }
+    uint64_t client0 = s_self_cpu_ns ();
+    uint64_t start = s_mono_ns () + 200000000u;     /* handshakes done by then */
+    for (int i = 0; i < n; i++) {
+        pushers [i].start_ns = start;
+        pushers [i].deadline_ns = start + (uint64_t) b->opt.seconds * 1000000000u;
+        if (pthread_create (&threads [i], NULL, s_pusher_thread, &pushers [i]) != 0) {
+            s_interrupted = 1;
+            rc = CW_ENOMEM;
+            break;
+        }
+        started++;
+    }
+    for (int i = 0; i < started; i++) {
+        pthread_join (threads [i], NULL);
+        b->raw.sent += pushers [i].sent;
+    }
+    started = 0;
+    if (rc != CW_OK)
+        goto done;
+    int len = snprintf (line, sizeof line, "%llu\n", (unsigned long long) b->raw.sent);
+    if (write (to_child [1], line, (size_t) len) != len) {
+        rc = CW_EIO;
+        goto done;
+    }
+    unsigned long long got = 0, bytes = 0, first = 0, last = 0, cpu = 0;
+    if (s_read_line (from_child [0], line, sizeof line, 30000) < 0
+        || sscanf (line, "%llu %llu %llu %llu %llu", &got, &bytes, &first, &last, &cpu) != 5) {
+        fprintf (stderr, "cw-bench ingest: the raw CURVE sink did not report\n");
+        rc = CW_EIO;
+        goto done;
+    }
+    uint64_t client1 = s_self_cpu_ns ();
+    b->raw.ran = true;
+    b->raw.received = got;
+    b->raw.bytes = bytes;
+    b->raw.elapsed_s = (double) (last - first) / 1e9;
+    b->raw.mps = got > 1 && last > first ? (double) (got - 1) / b->raw.elapsed_s : 0.0;
+    b->raw.sink_cpu_us = got ? (double) cpu / 1e3 / (double) got : 0.0;
+    b->raw.client_us = got ? (double) (client1 - client0) / 1e3 / (double) got : 0.0;
+done:
+    for (int i = 0; i < started; i++)
+        pthread_join (threads [i], NULL);
+    for (int i = 0; pushers && i < n; i++)
+        if (pushers [i].sock)
+            zmq_close (pushers [i].sock);
+    for (int i = 0; i < 2; i++) {
+        if (to_child [i] >= 0)
+            close (to_child [i]);
+        if (from_child [i] >= 0)
+            close (from_child [i]);
+    }
+    if (sink > 0 && s_wait_child (sink, 5000) == -1)
+        s_stop_child (sink);
+    free (pushers);
+    free (threads);
+    return rc;
+}
+
+/* ---- report ----------------------------------------------------------------------------- */
+
+static const char *
+s_verdict (bool pass)
+{
+    return pass ? "PASS" : "FAIL";
+}
+
+typedef struct {
+    const char *label;
+    double a, c;                /* flat out (or the only phase), half peak */
+} s_row_t;
+
+static void
+s_print_text (const s_bench_t *b)
+{
+    const s_phase_t *main_phase = b->flat.ran ? &b->flat : &b->paced;
+    printf ("cw-bench ingest: %d devices, %d s per phase; a frame is 1 s of 100 Hz IMU = 100 "
+            "samples (one sample = one 6-axis reading: accel x/y/z + gyro x/y/z), %zu bytes "
+            "sealed\n", b->opt.devices, b->opt.seconds, b->frame_bytes);
+    printf ("service: coachwired pid %d, commit %s frames / %s ms; data in %s%s\n",
+            (int) b->service, b->opt.commit_frames ? b->opt.commit_frames : "256 (default)",
+            b->opt.commit_ms ? b->opt.commit_ms : "5 (default)", b->dir,
+            b->tmpfs ? " (tmpfs: fsync is free)" : "");
+    printf ("machine: %ld CPUs online, 1-minute load average %.2f before the run%s\n", b->cpus,
+            b->loadavg, b->loadavg > 0.5 ? " (others are using the CPUs: figures are lower)"
+                                         : "");
+    printf ("load: one DEALER + CURVE per device thread, %d frames in flight per device flat "
+            "out; one client libzmq I/O thread\n\n", b->opt.window);
+
+    printf ("%-34s %12s %12s %12s\n", "throughput", "frames/s", "samples/s", "MB/s");
+    const s_phase_t *phases [2] = { &b->flat, &b->paced };
+    for (int i = 0; i < 2; i++) {
+        const s_phase_t *ph = phases [i];
+        if (!ph->ran)
+            continue;
+        char label [64];
+        if (ph->rate > 0)
+            snprintf (label, sizeof label, "  pipeline, %s (%.1f/s/dev)", ph->name, ph->rate);
+        else
+            snprintf (label, sizeof label, "  pipeline, %s", ph->name);
+        printf ("%-34s %12.1f %12.0f %12.2f\n", label, ph->fps, ph->fps * S_SAMPLES,
+                ph->elapsed_s > 0 ? (double) ph->bytes / ph->elapsed_s / 1e6 : 0.0);
+    }
+    if (b->raw.ran)
+        printf ("%-34s %12.1f %12.0f %12.2f\n", "  raw CURVE PUSH/PULL, same size", b->raw.mps,
+                b->raw.mps * S_SAMPLES, b->raw.mps * (double) b->frame_bytes / 1e6);
+    if (b->flat.ran && b->raw.ran && b->raw.mps > 0) {
+        double ratio = b->flat.fps / b->raw.mps;
+        printf ("  ratio pipeline/raw               %12.2f   target >= %.2f: %s\n", ratio,
+                S_TARGET_RATIO, s_verdict (ratio >= S_TARGET_RATIO));
+    }
+
+    printf ("\n%-34s %8s %8s %8s %8s %10s\n", "ack latency (ms)", "p50", "p99", "p99.9", "max",
+            "acked");
+    for (int i = 0; i < 2; i++) {
+        const s_phase_t *ph = phases [i];
+        if (!ph->ran)
+            continue;
+        char label [64];
+        snprintf (label, sizeof label, "  %s", ph->name);
+        printf ("%-34s %8.2f %8.2f %8.2f %8.2f %10llu\n", label, ph->p50_ms, ph->p99_ms,
+                ph->p999_ms, ph->max_ms, (unsigned long long) ph->acked);
+    }
+    if (b->opt.half_peak && b->paced.ran)
+        printf ("  p99 at half of peak              %8.2f   target <= %.0f ms: %s\n",
+                b->paced.p99_ms, S_TARGET_P99_MS, s_verdict (b->paced.p99_ms <= S_TARGET_P99_MS));
+    else
+    if (!b->opt.half_peak)
+        printf ("  (the latency target, p99 <= %.0f ms, is judged at half of peak: "
+                "--half-peak)\n", S_TARGET_P99_MS);
+
+    printf ("\nwhere the time goes: service CPU us per frame %s\n",
+            b->flat.ran && b->paced.ran ? "(flat out | half peak)" : "");
+    s_row_t rows [12];
+    int nrows = 0;
+    const s_phase_t *f = main_phase, *p = b->flat.ran && b->paced.ran ? &b->paced : NULL;
+#define S_ROW(l, field) rows [nrows++] = (s_row_t) { l, f->field, p ? p->field : 0 }
+    S_ROW ("transport: libzmq I/O thread", io_us);
+    S_ROW ("transport: recv on gateway thread", stage_us [0]);
+    S_ROW ("open (AEAD, device key)", stage_us [1]);
+    S_ROW ("dedup lookup + decode + validate", stage_us [2]);
+    S_ROW ("re-seal (person key)", stage_us [3]);
+    S_ROW ("commit (frame inserts)", stage_us [4]);
+    S_ROW ("ack", stage_us [5]);
+    S_ROW ("other (COMMIT+counters, poll, ZAP)", other_us);
+    S_ROW ("total service CPU", total_us);
+    S_ROW ("  of which the gateway thread", gateway_us);
+    S_ROW ("load generator CPU (bench process)", client_us);
+#undef S_ROW
+    for (int i = 0; i < nrows; i++) {
+        if (p)
+            printf ("  %-38s %9.1f | %9.1f\n", rows [i].label, rows [i].a, rows [i].c);
+        else
+            printf ("  %-38s %9.1f\n", rows [i].label, rows [i].a);
+    }
+    printf ("  %-38s %9.0f%s", "frames per group commit",
+            f->commits ? (double) f->frames / (double) f->commits : 0.0, p ? " | " : "\n");
+    if (p)
+        printf ("%9.0f\n", p->commits ? (double) p->frames / (double) p->commits : 0.0);
+    printf ("  %-38s %8.0f%%%s", "busy: libzmq I/O thread", f->io_util * 100, p ? " | " : "\n");
+    if (p)
+        printf ("%8.0f%%\n", p->io_util * 100);
+    printf ("  %-38s %8.0f%%%s", "busy: gateway thread", f->gateway_util * 100,
+            p ? " | " : "\n");
+    if (p)
+        printf ("%8.0f%%\n", p->gateway_util * 100);
+    printf ("  %-38s %8.0f%%%s", "busy: whole service (of one core)", f->total_util * 100,
+            p ? " | " : "\n");
+    if (p)
+        printf ("%8.0f%%\n", p->total_util * 100);
+    if (b->raw.ran)
+        printf ("  %-38s %9.1f   (load generator %.1f)\n", "raw CURVE sink CPU us per message",
+                b->raw.sink_cpu_us, b->raw.client_us);
+    printf ("  %-38s %9.1f MiB\n", "service peak RSS (VmHWM)", (double) b->hwm_kib / 1024.0);
+    printf ("  %-38s %9.1f   (so the dedup SELECT is ~%.1f of the stage)\n",
+            "decode + validate alone (in the bench)", b->decode_us,
+            f->stage_us [2] > b->decode_us ? f->stage_us [2] - b->decode_us : 0.0);
+    printf ("  %-38s %9.1f\n", "open alone (in the bench)", b->open_us);
+    printf ("  %-38s %9.1f\n", "load generator: fill+pack+seal a frame", b->build_us);
+    for (int i = 0; i < 2; i++) {
+        const s_phase_t *ph = phases [i];
+        if (ph->ran && (ph->errors || ph->lost || ph->backoffs || ph->duplicates))
+            printf ("\nWARNING %s: %llu refused, %llu unacknowledged, %llu backoffs, %llu "
+                    "duplicates%s%s\n", ph->name, (unsigned long long) ph->errors,
+                    (unsigned long long) ph->lost, (unsigned long long) ph->backoffs,
+                    (unsigned long long) ph->duplicates, ph->first_error [0] ? "; first: " : "",
+                    ph->first_error);
+    }
+}
+
+static void
+s_print_json_phase (const s_phase_t *ph)
+{
+    printf ("{\"rate_per_device\":%.3f,\"frames_per_s\":%.1f,\"samples_per_s\":%.0f,"
+            "\"sent\":%llu,\"acked\":%llu,\"refused\":%llu,\"unacked\":%llu,"
+            "\"duplicates\":%llu,\"backoffs\":%llu,\"seconds\":%.3f,"
+            "\"ack_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f},"
+            "\"cpu_us_per_frame\":{\"transport_io_thread\":%.2f,\"transport_recv\":%.2f,"
+            "\"open\":%.2f,\"decode_validate\":%.2f,\"reseal\":%.2f,\"commit\":%.2f,"
+            "\"ack\":%.2f,\"other\":%.2f,\"service_total\":%.2f,\"gateway_thread\":%.2f,"
+            "\"load_generator\":%.2f},\"frames_per_commit\":%.1f,"
+            "\"busy\":{\"io_thread\":%.3f,\"gateway_thread\":%.3f,\"service\":%.3f}}",
+            ph->rate, ph->fps, ph->fps * S_SAMPLES, (unsigned long long) ph->sent,
+            (unsigned long long) ph->acked, (unsigned long long) ph->errors,
+            (unsigned long long) ph->lost, (unsigned long long) ph->duplicates,
+            (unsigned long long) ph->backoffs, ph->elapsed_s, ph->p50_ms, ph->p99_ms,
+            ph->p999_ms, ph->max_ms, ph->io_us, ph->stage_us [0], ph->stage_us [1],
+            ph->stage_us [2], ph->stage_us [3], ph->stage_us [4], ph->stage_us [5],
+            ph->other_us, ph->total_us, ph->gateway_us, ph->client_us,
+            ph->commits ? (double) ph->frames / (double) ph->commits : 0.0, ph->io_util,
+            ph->gateway_util, ph->total_util);
+}
+
+static void
+s_print_json (const s_bench_t *b)
+{
+    printf ("{\"devices\":%d,\"seconds\":%d,\"window\":%d,\"frame_bytes\":%zu,"
+            "\"samples_per_frame\":%u,\"sample\":\"one 6-axis reading\","
+            "\"commit_frames\":\"%s\",\"commit_ms\":\"%s\",\"tmpfs\":%s,"
+            "\"service_vmhwm_kib\":%llu,\"decode_validate_alone_us\":%.2f,\"open_alone_us\":%.2f,"
+            "\"frame_build_us\":%.2f,\"cpus\":%ld,\"loadavg_before\":%.2f",
+            b->opt.devices, b->opt.seconds, b->opt.window, b->frame_bytes, S_SAMPLES,
+            b->opt.commit_frames ? b->opt.commit_frames : "default",
+            b->opt.commit_ms ? b->opt.commit_ms : "default", b->tmpfs ? "true" : "false",
+            (unsigned long long) b->hwm_kib, b->decode_us, b->open_us, b->build_us, b->cpus,
+            b->loadavg);
+    if (b->flat.ran) {
+        printf (",\"flat_out\":");
+        s_print_json_phase (&b->flat);
+    }
+    if (b->paced.ran) {
+        printf (",\"%s\":", b->opt.half_peak ? "half_peak" : "paced");
+        s_print_json_phase (&b->paced);
+    }
+    if (b->raw.ran)
+        printf (",\"raw_curve\":{\"messages_per_s\":%.1f,\"sent\":%llu,\"received\":%llu,"
+                "\"sink_cpu_us_per_message\":%.2f,\"load_generator_cpu_us_per_message\":%.2f}",
+                b->raw.mps, (unsigned long long) b->raw.sent,
+                (unsigned long long) b->raw.received, b->raw.sink_cpu_us, b->raw.client_us);
+    if (b->flat.ran && b->raw.ran && b->raw.mps > 0) {
+        double ratio = b->flat.fps / b->raw.mps;
+        printf (",\"ratio_pipeline_raw\":%.3f,\"ratio_target\":%.2f,\"ratio_pass\":%s", ratio,
+                S_TARGET_RATIO, ratio >= S_TARGET_RATIO ? "true" : "false");
+    }
+    if (b->opt.half_peak && b->paced.ran)
+        printf (",\"p99_target_ms\":%.1f,\"p99_pass\":%s", S_TARGET_P99_MS,
+                b->paced.p99_ms <= S_TARGET_P99_MS ? "true" : "false");
+    printf ("}\n");
+}
+
+/* ---- options and main ------------------------------------------------------------------- */
+
+static const char s_usage [] =
+    "usage: cw-bench ingest [--devices N] [--seconds S] [--rate R | --half-peak]\n"
+    "                       [--window N] [--commit-frames N] [--commit-ms MS] [--json]\n"
+    "                       [--keep DIR]"
+    " [--coachwired PATH]\n"
+    "\n"
+    "Starts the real coachwired (init + run, a child process on 127.0.0.1), enrolls N\n"
+    "devices and sends real sealed frames (1 s of 100 Hz IMU each) over CURVE from N\n"
+    "threads; then raw libzmq CURVE PUSH/PULL with the same message size and sender count.\n"
+    "Prints frames/s, samples/s, ack latency p50/p99/p99.9, the pipeline/raw ratio and the\n"
+    "service's CPU per frame in each stage.\n"
+    "\n"
+    "  --devices N        simulated devices, one thread each (default 8, at most 256)\n"
+    "  --seconds S        length of each phase (default 10)\n"
+    "  --rate R           frames/s per device (default 0 = flat out)\n"
+    "  --window N         flat out: frames in flight per device (default 64, at most 512)\n"
+    "  --half-peak        flat out, then paced at half the measured peak; judges ack p99\n"
+    "  --commit-frames N  passed to coachwired run (group commit size)\n"
+    "  --commit-ms MS     passed to coachwired run (group commit age)\n"
+    "  --json             one JSON object on stdout instead of the table\n"
+    "  --keep DIR         use DIR (new) as the data directory and keep it afterwards\n"
+    "  --coachwired PATH  the service binary (default: coach/coachwired of this build tree)\n"
+    "\n"
+    "Targets (issue 2): pipeline >= 0.5 x raw CURVE; ack p99 <= 15 ms at half of peak.\n"
+    "PASS/FAIL is printed; the exit status is 0 unless the bench itself failed.\n";
+
+static int
+s_parse_int (const char *text, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol (text, &end, 10);
+    if (errno || end == text || *end || v < lo || v > hi)
+        return CW_EINVAL;
+    *out = v;
+    return CW_OK;
+}
+
+static int
+s_parse (int argc, char **argv, s_options_t *o)
+{
+    static const struct option options [] = {
+        { "devices", required_argument, NULL, 'd' },
+        { "seconds", required_argument, NULL, 's' },
+        { "rate", required_argument, NULL, 'r' },
+        { "half-peak", no_argument, NULL, 'H' },
+        { "commit-frames", required_argument, NULL, 'f' },
+        { "commit-ms", required_argument, NULL, 'm' },
+        { "window", required_argument, NULL, 'w' },
+        { "json", no_argument, NULL, 'j' },
+        { "keep", required_argument, NULL, 'k' },
+        { "coachwired", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 } };
+    long v = 0;
+    char *end = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long (argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+            case 'd':
+                if (s_parse_int (optarg, 1, S_DEVICES_MAX, &v) != CW_OK)
+                    return CW_EINVAL;
+                o->devices = (int) v;
+                break;
+            case 's':
+                if (s_parse_int (optarg, 1, S_SECONDS_MAX, &v) != CW_OK)
+                    return CW_EINVAL;
+                o->seconds = (int) v;
+                break;
+            case 'r':
+                o->rate = strtod (optarg, &end);
+                if (end == optarg || *end || !(o->rate >= 0.0 && o->rate <= 100000.0))
+                    return CW_EINVAL;
+                break;
+            case 'w':
+                if (s_parse_int (optarg, 1, S_WINDOW_MAX, &v) != CW_OK)
+                    return CW_EINVAL;
+                o->window = (int) v;
+                break;
+            case 'H': o->half_peak = true; break;
+            case 'f':
+                if (s_parse_int (optarg, 1, 10000, &v) != CW_OK)
+                    return CW_EINVAL;
+                o->commit_frames = optarg;
+                break;
+            case 'm':
+                if (s_parse_int (optarg, 0, 1000, &v) != CW_OK)
+                    return CW_EINVAL;
+                o->commit_ms = optarg;
+                break;
+            case 'j': o->json = true; break;
+            case 'k': o->keep = optarg; break;
+            case 'c': o->coachwired = optarg; break;
+            case 'h': return 1;
+            default: return CW_EINVAL;
+        }
+    }
+    if (optind != argc || (o->half_peak && o->rate > 0))
+        return CW_EINVAL;
+    return CW_OK;
+}
+
+/*  DIR/../coach/coachwired next to this binary (<build>/tests/cw-bench). */
+static int
+s_locate (s_bench_t *b)
+{
+    ssize_t n = readlink ("/proc/self/exe", b->bench_path, sizeof b->bench_path - 1);
+    if (n <= 0)
+        return CW_EIO;
+    b->bench_path [n] = '\0';
+    if (b->opt.coachwired)
+        snprintf (b->coachwired, sizeof b->coachwired, "%s", b->opt.coachwired);
+    else {
+        char dir [PATH_MAX];
+        snprintf (dir, sizeof dir, "%s", b->bench_path);
+        char *slash = strrchr (dir, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf (b->coachwired, sizeof b->coachwired, "%.*s/../coach/coachwired",
+                  PATH_MAX - 32, dir);
+    }
+    if (access (b->coachwired, X_OK) != 0) {
+        fprintf (stderr, "cw-bench ingest: no coachwired at %s (build it, or --coachwired "
+                 "PATH)\n", b->coachwired);
+        return CW_ENOENT;
+    }
+    return CW_OK;
+}
+
+static int
+s_make_dir (s_bench_t *b)
+{
+    if (b->opt.keep) {
+        if (strlen (b->opt.keep) >= CW_ENDPOINT_MAX - 64) {
+            fprintf (stderr, "cw-bench ingest: --keep path too long\n");
+            return CW_EINVAL;
+        }
+        if (mkdir (b->opt.keep, 0700) != 0) {
+            fprintf (stderr, "cw-bench ingest: --keep %s: %s (give a new directory)\n",
+                     b->opt.keep, strerror (errno));
+            return CW_EEXIST;
+        }
+        snprintf (b->dir, sizeof b->dir, "%s", b->opt.keep);
+    }
+    else {
+        const char *tmp = getenv ("TMPDIR");
+        snprintf (b->dir, sizeof b->dir, "%.128s/cw_bench_XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp (b->dir)) {
+            fprintf (stderr, "cw-bench ingest: mkdtemp %s: %s\n", b->dir, strerror (errno));
+            return CW_EIO;
+        }
+    }
+    b->dir_made = true;
+    struct statfs fs;
+    b->tmpfs = statfs (b->dir, &fs) == 0 && fs.f_type == 0x01021994;   /* TMPFS_MAGIC */
+    return CW_OK;
+}
+
+int
+cw_bench_ingest (int argc, char **argv)
+{
+    if (argc == 2 && strcmp (argv [1], "--raw-sink") == 0)
+        return s_raw_sink ();
+    s_bench_t *b = calloc (1, sizeof *b);
+    if (!b)
+        return 1;
+    b->opt = (s_options_t) { .devices = 8, .seconds = 10, .window = S_WINDOW };
+    int rc = s_parse (argc, argv, &b->opt);
+    if (rc != CW_OK) {
+        fputs (s_usage, rc == 1 ? stdout : stderr);
+        free (b);
+        return rc == 1 ? 0 : 2;
+    }
+    if (sodium_init () < 0) {
+        free (b);
+        return 1;
+    }
+    for (size_t i = 0; i < S_SIN_TABLE; i++)
+        s_sin [i] = (float) sin (6.283185307179586 * (double) i / S_SIN_TABLE);
+    struct sigaction sa;
+    memset (&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigaction (SIGINT, &sa, NULL);
+    sigaction (SIGTERM, &sa, NULL);
+    signal (SIGPIPE, SIG_IGN);
+
+    b->devices = calloc ((size_t) b->opt.devices, sizeof *b->devices);
+    rc = b->devices ? CW_OK : CW_ENOMEM;
+    for (int i = 0; rc == CW_OK && i < b->opt.devices; i++) {
+        s_device_t *d = &b->devices [i];
+        d->index = i;
+        d->next_sequence = 1;
+        d->rng = 0x9e3779b97f4a7c15u ^ ((uint64_t) i * 0xbf58476d1ce4e5b9u);
+        d->cadence_hz = (160.0 + (double) (i % 8) * 2.5) / 60.0;
+    }
+    b->cpus = sysconf (_SC_NPROCESSORS_ONLN);
+    FILE *la = fopen ("/proc/loadavg", "r");
+    if (la) {
+        if (fscanf (la, "%lf", &b->loadavg) != 1)
+            b->loadavg = 0;
+        fclose (la);
+    }
+    if (rc == CW_OK)
+        rc = s_locate (b);
+    if (rc == CW_OK)
+        rc = s_make_dir (b);
+    if (rc == CW_OK)
+        rc = s_run_init (b);
+    if (rc == CW_OK)
+        rc = s_enroll (b);
+    if (rc == CW_OK)
+        rc = s_start_service (b);
+    if (rc == CW_OK) {
+        char db [PATH_MAX + 16];
+        snprintf (db, sizeof db, "%s/coachwire.db", b->dir);
+        rc = cw_store_open (&b->store, db, false);
+    }
+    if (rc == CW_OK) {
+        b->ctx = zmq_ctx_new ();
+        rc = b->ctx ? s_connect_devices (b) : CW_ENOMEM;
+    }
+    if (rc == CW_OK)
+        rc = s_microbench (b);
+    if (!b->opt.json && rc == CW_OK)
+        fprintf (stderr, "cw-bench ingest: %d devices connected to %s; measuring...\n",
+                 b->opt.devices, b->gateway);
+    if (rc == CW_OK && b->opt.rate == 0)
+        rc = s_pipeline_phase (b, &b->flat, "flat out", 0.0);
+    if (rc == CW_OK && !s_interrupted)
+        rc = s_raw_phase (b);
+    if (rc == CW_OK && !s_interrupted && (b->opt.rate > 0 || b->opt.half_peak)) {
+        double rate = b->opt.rate;
+        if (b->opt.half_peak)
+            rate = b->flat.fps / 2.0 / (double) b->opt.devices;
+        if (rate > 0)
+            rc = s_pipeline_phase (b, &b->paced, b->opt.half_peak ? "half peak" : "paced",
+                                   rate);
+    }
+    if (b->service)
+        b->hwm_kib = s_proc_hwm_kib (b->service);
+    if (s_interrupted && rc == CW_OK)
+        rc = CW_ESTATE;
+    if (rc == CW_OK) {
+        if (b->opt.json)
+            s_print_json (b);
+        else
+            s_print_text (b);
+        const s_phase_t *phases [2] = { &b->flat, &b->paced };
+        for (int i = 0; i < 2; i++)
+            if (phases [i]->ran && (phases [i]->errors || phases [i]->lost))
+                rc = CW_EINTERNAL;      /* the service refused or lost frames: broken */
+        if (!b->flat.ran && !b->paced.ran)
+            rc = CW_EINTERNAL;
+    }
+    fflush (stdout);
+
+    for (int i = 0; b->devices && i < b->opt.devices; i++) {
+        s_device_t *d = &b->devices [i];
+        if (d->sock)
+            zmq_close (d->sock);
+        cw_cred_destroy (&d->cred);
+        if (d->payload_key)
+            sodium_free (d->payload_key);
+    }
+    if (b->ctx)
+        zmq_ctx_term (b->ctx);
+    cw_store_destroy (&b->store);
+    if (b->service > 0) {
+        int status = s_stop_child (b->service);
+        if (!(WIFEXITED (status) && WEXITSTATUS (status) == 0)) {
+            fprintf (stderr, "cw-bench ingest: coachwired did not stop cleanly\n");
+            s_print_log_tail (b->dir);
+            if (rc == CW_OK)
+                rc = CW_EIO;
+        }
+    }
+    if (b->dir_made && !b->opt.keep) {
+        if (nftw (b->dir, s_unlink_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+            fprintf (stderr, "cw-bench ingest: could not remove %s\n", b->dir);
+    }
+    else
+    if (b->dir_made && !b->opt.json)
+        fprintf (stderr, "cw-bench ingest: kept %s (service log: %s/coachwired.log)\n",
+                 b->dir, b->dir);
+    if (rc != CW_OK && rc != CW_EINTERNAL)
+        fprintf (stderr, "cw-bench ingest: %s\n", s_interrupted ? "interrupted"
+                 : cw_strerror (rc));
+    free (b->devices);
+    free (b);
+    return rc == CW_OK ? 0 : 1;
+}
