@@ -384,16 +384,23 @@ cw_edge_publish_batch (cw_edge_t *self, const struct Coachwire__SensorBatch *bat
 {
     if (!self || !batch)
         return CW_EINVAL;
+    /* The app may have built the batch with its own copy of the generated code (a shared
+     * library keeps ours private): pack through the message's own descriptor, after checking
+     * that it is a SensorBatch at all. */
+    const ProtobufCMessageDescriptor *desc = batch->base.descriptor;
+    if (!desc || desc->magic != PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC
+        || strcmp (desc->name, "coachwire.SensorBatch") != 0)
+        return CW_EINVAL;
     int body = (int) batch->body_case;
     if (body < CW_STREAM_MIN || body > CW_STREAM_MAX)
         return CW_EEMPTY;
-    size_t len = coachwire__sensor_batch__get_packed_size (batch);
+    size_t len = protobuf_c_message_get_packed_size (&batch->base);
     if (len > CW_PAYLOAD_MAX_BYTES)
         return CW_ETOOBIG;
     uint8_t *buf = malloc (len ? len : 1);
     if (!buf)
         return CW_ENOMEM;
-    size_t packed = coachwire__sensor_batch__pack (batch, buf);
+    size_t packed = protobuf_c_message_pack (&batch->base, buf);
     int rc = packed == len ? s_enqueue (self, buf, len, (uint16_t) body) : CW_EINTERNAL;
     free (buf);
     return rc;
