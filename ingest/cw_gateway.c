@@ -8,6 +8,9 @@
 #include "coachwire/cw_gateway.h"
 #include "coachwire/cw_actor.h"
 #include "coachwire/cw_batch.h"
+#include "coachwire/cw_catalog.h"
+#include "coachwire/cw_consent.h"
+#include "coachwire/cw_strip.h"
 #include "coachwire/cw_cred.h"
 #include "coachwire/cw_device_cache.h"
 #include "coachwire/cw_envelope.h"
@@ -62,9 +65,12 @@ typedef struct {
     void *router;
     void *control;
     cw_store_t *store;
+    cw_consent_t *consent;      /* grants: what may reach disk at all */
+    uint64_t stream_fields [CW_STREAM_MAX + 1];  /* non-structural catalog bits per stream */
     cw_device_cache_t *devices;
     cw_pb_alloc_t alloc;
     uint8_t *plain;             /* CW_PAYLOAD_MAX_BYTES, sodium memory: it holds readings */
+    uint8_t *packed;            /* the same, for a batch re-packed after consent stripping */
     s_pending_t *pending;
     size_t pending_count;
     uint64_t oldest_pending_us;
@@ -73,6 +79,8 @@ typedef struct {
     /* counters since the last successful commit */
     uint64_t accepted, duplicates, bytes, rejected [S_MAX_CODES], commits, commit_failures;
     uint64_t stage_ns [S_STAGES];
+    uint64_t stripped [64];     /* per catalog entry: frames that had it stripped */
+    uint64_t frames_emptied;    /* frames with nothing granted: remembered, not stored */
     uint64_t last_counter_flush_us;
     bool counters_dirty;        /* counts not yet in the store */
 } s_gateway_t;
@@ -242,6 +250,74 @@ s_device (s_gateway_t *self, const uint8_t *device_id, cw_device_entry_t **out,
     return rc;
 }
 
+/*  The person's keep mask (fields granted for any purpose), reloaded after a consent change
+ *  or when a grant expires. */
+static int
+s_keep_mask (s_gateway_t *self, cw_device_entry_t *dev, uint64_t now, uint64_t *mask)
+{
+    if (!dev->mask_loaded || (dev->mask_valid_until && now >= dev->mask_valid_until)) {
+        int rc = cw_consent_mask (self->consent, dev->user_id, CW_PURPOSE_ANY, now,
+                                  &dev->keep_mask, &dev->mask_valid_until);
+        if (rc != CW_OK)
+            return rc;
+        dev->mask_loaded = true;
+    }
+    *mask = dev->keep_mask;
+    return CW_OK;
+}
+
+/*  Unknown wire fields would ride into storage undisclosed: such a batch takes the strip. */
+static bool
+s_has_unknown_fields (const Coachwire__SensorBatch *b)
+{
+    if (b->base.n_unknown_fields)
+        return true;
+    const ProtobufCMessage *inner = NULL;
+    switch (b->body_case) {
+        case COACHWIRE__SENSOR_BATCH__BODY_IMU: inner = &b->imu->base; break;
+        case COACHWIRE__SENSOR_BATCH__BODY_HEART_RATE: inner = &b->heart_rate->base; break;
+        case COACHWIRE__SENSOR_BATCH__BODY_LOCATION: inner = &b->location->base; break;
+        case COACHWIRE__SENSOR_BATCH__BODY_RUNNING: inner = &b->running->base; break;
+        case COACHWIRE__SENSOR_BATCH__BODY_WEIGHT: inner = &b->weight->base; break;
+        case COACHWIRE__SENSOR_BATCH__BODY_MEAL:
+            inner = &b->meal->base;
+            for (size_t i = 0; i < b->meal->n_entries; i++)
+                if (b->meal->entries [i]->base.n_unknown_fields)
+                    return true;
+            break;
+        default: return false;
+    }
+    return inner && inner->n_unknown_fields;
+}
+
+/*  Applies consent to a validated batch. Returns the bytes to re-seal: plain itself when every
+ *  field may be kept (the common case, no re-encoding), else the stripped batch packed into
+ *  self->packed; *len 0 when nothing may be kept. */
+static const uint8_t *
+s_apply_consent (s_gateway_t *self, Coachwire__SensorBatch *batch, uint16_t stream,
+                 uint64_t keep, const uint8_t *plain, size_t *len)
+{
+    if ((keep & self->stream_fields [stream]) == self->stream_fields [stream]
+        && !s_has_unknown_fields (batch))
+        return plain;
+    cw_strip_result_t res;
+    if (cw_strip_batch (batch, keep, &self->alloc.base, &res) != CW_OK) {
+        *len = 0;       /* cannot happen for a validated batch; keep nothing rather than all */
+        return plain;
+    }
+    for (int i = 0; i < 64; i++)
+        if (res.stripped_mask & (1ull << i))
+            self->stripped [i]++;
+    self->counters_dirty = true;
+    if (res.empty) {
+        self->frames_emptied++;
+        *len = 0;
+        return plain;
+    }
+    *len = coachwire__sensor_batch__pack (batch, self->packed);
+    return self->packed;
+}
+
 /*  Handles one message from a device. */
 static void
 s_handle_frame (s_gateway_t *self, zmq_msg_t *rid, zmq_msg_t *msg)
@@ -328,27 +404,44 @@ s_handle_frame (s_gateway_t *self, zmq_msg_t *rid, zmq_msg_t *msg)
         return;
     }
     Coachwire__SensorBatch *batch = NULL;
+    uint64_t now = cw_now_ms ();
     rc = cw_batch_decode (&self->alloc, self->plain, plain_len, &batch, reason, sizeof reason);
     if (rc == CW_OK)
-        rc = cw_batch_validate (batch, h.stream, cw_now_ms (), reason, sizeof reason);
-    cw_batch_free (&self->alloc, &batch);
+        rc = cw_batch_validate (batch, h.stream, now, reason, sizeof reason);
     uint64_t t2 = s_cpu_ns ();
     self->stage_ns [STAGE_DECODE] += t2 - t1;
     if (rc != CW_OK) {
+        cw_batch_free (&self->alloc, &batch);
         sodium_memzero (self->plain, plain_len);
         s_reject (self, routing_id, routing_id_len, h.stream, h.sequence, rc, reason);
         return;
     }
-    p->sealed = malloc (plain_len + CW_STORED_OVERHEAD);
-    if (!p->sealed) {
+    /* Consent: a field with no grant for any purpose never reaches disk. */
+    uint64_t keep = 0;
+    if (s_keep_mask (self, dev, now, &keep) != CW_OK) {
+        cw_batch_free (&self->alloc, &batch);
         sodium_memzero (self->plain, plain_len);
-        s_backoff (self, routing_id, routing_id_len, CW_ENOMEM, "service out of memory");
+        s_backoff (self, routing_id, routing_id_len, CW_EBUSY, "service storage failed");
         return;
     }
-    cw_stored_seal (p->sealed, cw_device_cache_person_key (self->devices, dev), device_id,
-                    dev->user_id, h.stream, h.sequence, self->plain, plain_len);
-    p->sealed_len = plain_len + CW_STORED_OVERHEAD;
+    size_t keep_len = plain_len;
+    const uint8_t *keep_bytes = s_apply_consent (self, batch, h.stream, keep, self->plain,
+                                                 &keep_len);
+    cw_batch_free (&self->alloc, &batch);
+    if (keep_len > 0) {
+        p->sealed = malloc (keep_len + CW_STORED_OVERHEAD);
+        if (!p->sealed) {
+            sodium_memzero (self->plain, plain_len);
+            s_backoff (self, routing_id, routing_id_len, CW_ENOMEM, "service out of memory");
+            return;
+        }
+        cw_stored_seal (p->sealed, cw_device_cache_person_key (self->devices, dev), device_id,
+                        dev->user_id, h.stream, h.sequence, keep_bytes, keep_len);
+        p->sealed_len = keep_len + CW_STORED_OVERHEAD;
+    }
     sodium_memzero (self->plain, plain_len);
+    if (keep_bytes == self->packed)
+        sodium_memzero (self->packed, keep_len);
     self->stage_ns [STAGE_RESEAL] += s_cpu_ns () - t2;
     if (self->pending_count == 0)
         self->oldest_pending_us = cw_mono_us ();
@@ -375,6 +468,13 @@ s_flush_counters (s_gateway_t *self)
         snprintf (name, sizeof name, "stage_ns.%s", s_stage_names [s]);
         S_ADD (name, self->stage_ns [s]);
     }
+    size_t n_fields = 0;
+    const cw_catalog_entry_t *fields = cw_catalog_entries (&n_fields);
+    for (size_t i = 0; i < n_fields && i < 64; i++) {
+        snprintf (name, sizeof name, "stripped.%s", fields [i].name);
+        S_ADD (name, self->stripped [i]);
+    }
+    S_ADD ("frames_nothing_granted", self->frames_emptied);
 #undef S_ADD
     return rc;
 }
@@ -385,6 +485,8 @@ s_clear_counters (s_gateway_t *self)
     self->accepted = self->duplicates = self->bytes = self->commits = self->commit_failures = 0;
     memset (self->rejected, 0, sizeof self->rejected);
     memset (self->stage_ns, 0, sizeof self->stage_ns);
+    memset (self->stripped, 0, sizeof self->stripped);
+    self->frames_emptied = 0;
 }
 
 static void
@@ -493,6 +595,18 @@ s_commit (s_gateway_t *self, bool force_flush)
     self->pending_count = 0;
 }
 
+typedef struct {
+    const uint8_t *user_id;
+} s_user_t;
+
+static void
+s_forget_mask (void *ctx, cw_device_entry_t *entry)
+{
+    const s_user_t *u = ctx;
+    if (memcmp (entry->user_id, u->user_id, CW_ID_BYTES) == 0)
+        entry->mask_loaded = false;
+}
+
 static void
 s_handle_control (s_gateway_t *self)
 {
@@ -500,6 +614,10 @@ s_handle_control (s_gateway_t *self)
     int n = zmq_recv (self->control, buf, sizeof buf, 0);
     if (n == 6 + (int) CW_ID_BYTES && memcmp (buf, "revoke", 6) == 0)
         cw_device_cache_remove (self->devices, buf + 6);
+    else if (n == 7 + (int) CW_ID_BYTES && memcmp (buf, "consent", 7) == 0) {
+        s_user_t u = { buf + 7 };
+        cw_device_cache_each (self->devices, s_forget_mask, &u);
+    }
 }
 
 /*  Receives one device message (routing id + frame); anything else is drained and dropped. */
@@ -578,13 +696,21 @@ s_setup (s_gateway_t *self)
         return rc;
     if ((rc = cw_store_autocheckpoint (self->store, false)) != CW_OK)
         return rc;
+    if ((rc = cw_consent_open (&self->consent, self->store)) != CW_OK)
+        return rc;
+    size_t n_fields = 0;
+    const cw_catalog_entry_t *fields = cw_catalog_entries (&n_fields);
+    for (size_t i = 0; i < n_fields && i < 64; i++)
+        if (!fields [i].structural && fields [i].stream <= CW_STREAM_MAX)
+            self->stream_fields [fields [i].stream] |= 1ull << i;
     if ((rc = cw_device_cache_new (&self->devices)) != CW_OK)
         return rc;
     cw_pb_alloc_init (&self->alloc, 0);
     self->plain = sodium_malloc (CW_PAYLOAD_MAX_BYTES);
+    self->packed = sodium_malloc (CW_PAYLOAD_MAX_BYTES);
     self->pending = calloc (c->commit_max_frames, sizeof *self->pending);
     self->dirty = calloc (S_DIRTY_MAX, sizeof *self->dirty);
-    if (!self->plain || !self->pending || !self->dirty)
+    if (!self->plain || !self->packed || !self->pending || !self->dirty)
         return CW_ENOMEM;
     return CW_OK;
 }
@@ -595,9 +721,12 @@ s_teardown (s_gateway_t *self)
     if (self->store)
         s_commit (self, true);
     cw_device_cache_destroy (&self->devices);
+    cw_consent_destroy (&self->consent);
     cw_store_destroy (&self->store);
     if (self->plain)
         sodium_free (self->plain);
+    if (self->packed)
+        sodium_free (self->packed);
     free (self->pending);
     free (self->dirty);
     zmq_close (self->router);

@@ -13,6 +13,8 @@
 #include <zmq.h>
 
 #include "coachwire/cw_api.h"
+#include "coachwire/cw_consent.h"
+#include "coachwire/cw_ledger.h"
 #include "coachwire/cw_envelope.h"
 #include "coachwire/cw_error.h"
 #include "coachwire/cw_gateway.h"
@@ -136,6 +138,33 @@ harness_add_person (harness_t *self, const char *name, uint8_t *user_id)
     assert_int_equal (cw_keyring_person_key_new (self->keyring, p.id, key, wrapped), CW_OK);
     assert_int_equal (cw_store_person_key_put (self->store, p.id, wrapped), CW_OK);
     memcpy (user_id, p.id, CW_ID_BYTES);
+}
+
+void
+harness_grant (harness_t *self, const uint8_t *user_id, const char *pattern,
+               const char *purpose)
+{
+    cw_consent_t *consent = NULL;
+    cw_ledger_t *ledger = NULL;
+    cw_purpose_t p;
+    assert_int_equal (cw_purpose_parse (purpose, &p), CW_OK);
+    assert_int_equal (cw_consent_open (&consent, self->store), CW_OK);
+    assert_int_equal (cw_ledger_open (&ledger, self->store,
+                                      cw_keyring_signing_secret (self->keyring)), CW_OK);
+    cw_consent_change_t change;
+    assert_int_equal (cw_consent_grant (consent, ledger, user_id, pattern, p, 0, cw_now_ms (),
+                                        &change), CW_OK);
+    cw_ledger_destroy (&ledger);
+    cw_consent_destroy (&consent);
+    if (self->config.zmq_ctx) {
+        void *push = zmq_socket (self->config.zmq_ctx, ZMQ_PUSH);
+        assert_int_equal (zmq_connect (push, CW_GATEWAY_CONTROL_ENDPOINT), 0);
+        uint8_t msg [7 + CW_ID_BYTES];
+        memcpy (msg, "consent", 7);
+        memcpy (msg + 7, user_id, CW_ID_BYTES);
+        assert_int_equal (zmq_send (push, msg, sizeof msg, 0), (int) sizeof msg);
+        zmq_close (push);
+    }
 }
 
 cw_cred_t *

@@ -29,6 +29,10 @@ void harness_start (harness_t *self);               /* starts them again on the 
 
 /*  Adds a person (with a data key) and returns their id. */
 void harness_add_person (harness_t *self, const char *name, uint8_t *user_id);
+/*  Grants pattern ("*", "running.*", a field) for purpose ("coaching", "coach_review",
+ *  "retention") as the person would, and tells the running gateway. */
+void harness_grant (harness_t *self, const uint8_t *user_id, const char *pattern,
+                    const char *purpose);
 /*  Enrolls a device for the person; returns its credential (destroy it). */
 cw_cred_t *harness_enroll_device (harness_t *self, const uint8_t *user_id);
 /*  A credential with fresh keys that the service has never seen. */

@@ -16,6 +16,7 @@
 #include "coachwire/cw_error.h"
 #include "coachwire/cw_gateway.h"
 #include "coachwire/cw_keyring.h"
+#include "coachwire/cw_store.h"
 
 typedef struct {
     harness_t *h;
@@ -30,6 +31,7 @@ setup (void **state)
     fixture_t *f = calloc (1, sizeof *f);
     f->h = harness_new (false);
     harness_add_person (f->h, "ana", f->user);
+    harness_grant (f->h, f->user, "*", "retention");
     f->cred = harness_enroll_device (f->h, f->user);
     f->dev = device_connect (f->h, f->cred);
     *state = f;
@@ -171,6 +173,7 @@ test_tampered_frames_refused_and_others_carry_on (void **state)
     fixture_t *f = *state;
     uint8_t other_user [CW_ID_BYTES];
     harness_add_person (f->h, "ben", other_user);
+    harness_grant (f->h, other_user, "*", "retention");
     cw_cred_t *other_cred = harness_enroll_device (f->h, other_user);
     device_t *other = device_connect (f->h, other_cred);
 
@@ -395,6 +398,125 @@ test_ack_only_after_commit (void **state)
     }
 }
 
+
+typedef struct {
+    const uint8_t *key;
+    size_t frames;
+    size_t with_bpm;
+    size_t with_rr;
+    size_t unknown;
+    uint32_t marker;        /* every stored bpm must be this, when not 0 */
+} s_door_ctx_t;
+
+static int
+s_door_check (void *c, const cw_stored_frame_t *fr)
+{
+    s_door_ctx_t *ctx = c;
+    uint8_t plain [2048];
+    size_t n = 0;
+    assert_int_equal (cw_stored_open (plain, &n, ctx->key, fr->device_id, fr->user_id,
+                                      fr->stream, fr->sequence, fr->sealed, fr->sealed_len),
+                      CW_OK);
+    Coachwire__SensorBatch *b = coachwire__sensor_batch__unpack (NULL, n, plain);
+    assert_non_null (b);
+    ctx->frames++;
+    ctx->with_bpm += b->heart_rate->n_bpm > 0;
+    ctx->with_rr += b->heart_rate->n_rr_interval_ms > 0;
+    ctx->unknown += b->base.n_unknown_fields + b->heart_rate->base.n_unknown_fields;
+    for (size_t i = 0; ctx->marker && i < b->heart_rate->n_bpm; i++)
+        assert_int_equal (b->heart_rate->bpm [i], ctx->marker);
+    coachwire__sensor_batch__free_unpacked (b, NULL);
+    return CW_OK;
+}
+
+static s_door_ctx_t
+s_door_scan (harness_t *h, const uint8_t *user, uint32_t marker)
+{
+    cw_keyring_t *kr = NULL;
+    assert_int_equal (cw_keyring_load (&kr, harness_dir (h)), CW_OK);
+    uint8_t wrapped [CW_WRAPPED_KEY_BYTES];
+    assert_int_equal (cw_store_person_key_get (harness_store (h), user, wrapped), CW_OK);
+    uint8_t *key = sodium_malloc (32);
+    assert_int_equal (cw_keyring_person_key_unwrap (kr, user, wrapped, key), CW_OK);
+    s_door_ctx_t ctx = { key, 0, 0, 0, 0, marker };
+    assert_int_equal (cw_store_frame_each (harness_store (h), user, 0, 0, s_door_check, &ctx),
+                      CW_OK);
+    sodium_free (key);
+    cw_keyring_destroy (&kr);
+    return ctx;
+}
+
+/*  A heart-rate batch with a marker bpm and RR intervals. */
+static void
+s_send_marked (device_t *dev, uint64_t sequence)
+{
+    Coachwire__SensorBatch *b = batch_heart_rate (cw_now_ms () - 60000, 10, 187);
+    uint32_t rr [3] = { 800, 810, 820 };
+    b->heart_rate->n_rr_interval_ms = 3;
+    b->heart_rate->rr_interval_ms = malloc (sizeof rr);
+    memcpy (b->heart_rate->rr_interval_ms, rr, sizeof rr);
+    device_send_batch (dev, b, 2, sequence);
+    batch_free (b);
+}
+
+static void
+test_consent_door_strips_ungranted_fields (void **state)
+{
+    fixture_t *f = *state;
+    uint8_t user [CW_ID_BYTES];
+    harness_add_person (f->h, "cleo", user);
+    cw_cred_t *cred = harness_enroll_device (f->h, user);
+    device_t *dev = device_connect (f->h, cred);
+    /* nothing granted: acked, remembered for dedup, nothing stored */
+    s_send_marked (dev, 1);
+    s_expect_ack (dev, 1, false);
+    assert_int_equal (s_door_scan (f->h, user, 187).frames, 0);
+    s_send_marked (dev, 1);
+    s_expect_ack (dev, 1, true);
+    /* only RR intervals granted: bpm never reaches disk */
+    harness_grant (f->h, user, "heart_rate.rr_interval", "coaching");
+    s_send_marked (dev, 2);
+    s_expect_ack (dev, 2, false);
+    s_door_ctx_t got = s_door_scan (f->h, user, 187);
+    assert_int_equal (got.frames, 1);
+    assert_int_equal (got.with_rr, 1);
+    assert_int_equal (got.with_bpm, 0);
+    /* the next frame after a grant's acknowledgement carries the field; earlier ones not */
+    harness_grant (f->h, user, "heart_rate.bpm", "coach_review");
+    s_send_marked (dev, 3);
+    s_expect_ack (dev, 3, false);
+    got = s_door_scan (f->h, user, 187);
+    assert_int_equal (got.frames, 2);
+    assert_int_equal (got.with_bpm, 1);
+    assert_true (s_counter (harness_store (f->h), "stripped.heart_rate.bpm", 1) >= 1);
+    assert_true (s_counter (harness_store (f->h), "frames_nothing_granted", 1) >= 1);
+    device_destroy (&dev);
+    cw_cred_destroy (&cred);
+}
+
+static void
+test_unknown_wire_fields_never_stored (void **state)
+{
+    fixture_t *f = *state;
+    /* everything is granted, yet a field the catalog does not know must not ride along */
+    Coachwire__SensorBatch *b = batch_heart_rate (cw_now_ms () - 60000, 5, 120);
+    size_t len = coachwire__sensor_batch__get_packed_size (b);
+    uint8_t buf [512];
+    coachwire__sensor_batch__pack (b, buf);
+    batch_free (b);
+    /* append field 15 (varint) inside the heart-rate message: rewrite its length prefix */
+    assert_int_equal (buf [0], 0x12);
+    assert_true (buf [1] < 0x7e);
+    buf [1] = (uint8_t) (buf [1] + 2);
+    buf [len] = 0x78;       /* field 15, varint */
+    buf [len + 1] = 0x2a;   /* 42 */
+    device_send_plain (f->dev, buf, len + 2, 2, 7);
+    s_expect_ack (f->dev, 7, false);
+    s_door_ctx_t got = s_door_scan (f->h, f->user, 0);
+    assert_int_equal (got.frames, 1);
+    assert_int_equal (got.unknown, 0);
+}
+
 int
 main (void)
 {
@@ -409,6 +531,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_replay_and_out_of_order_stored_once, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_ack_only_after_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_consent_door_strips_ungranted_fields, setup,
+                                         teardown),
+        cmocka_unit_test_setup_teardown (test_unknown_wire_fields_never_stored, setup,
+                                         teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -81,6 +81,7 @@ s_import_through_gateway (const char *file, size_t min_batches)
     harness_t *h = harness_new (false);
     uint8_t user [CW_ID_BYTES];
     harness_add_person (h, "ana", user);
+    harness_grant (h, user, "*", "retention");
     cw_cred_t *cred = harness_enroll_device (h, user);
     char cred_path [256], queue_path [256], data_path [512];
     snprintf (cred_path, sizeof cred_path, "%s/phone.cred", harness_dir (h));

@@ -145,6 +145,7 @@ test_rules_default (void **state)
     assert_int_equal (protein->by_minute, 18 * 60);
     assert_true (cw_rule_reads (protein, "meal.protein"));
     assert_false (cw_rule_reads (protein, "meal.energy"));
+    cw_rules_destroy (&rules);
     cw_parse_error_t err;
     assert_int_equal (cw_rules_load ("/nonexistent/rules", &rules, &err), CW_ENOENT);
     assert_null (rules);

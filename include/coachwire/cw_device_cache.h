@@ -30,6 +30,9 @@ typedef struct {
     uint64_t max_sequence [CW_STREAM_MAX + 1];  /* highest committed per stream: above it a
                                                    frame is new without asking the store */
     uint8_t max_loaded;         /* bit per stream: max_sequence read from the store */
+    bool mask_loaded;           /* keep_mask is current (cleared by a consent change) */
+    uint64_t keep_mask;         /* catalog bits the person granted for any purpose */
+    uint64_t mask_valid_until;  /* ms; the earliest grant expiry, 0 = none */
 } cw_device_entry_t;
 
 CW_EXPORT int cw_device_cache_new (cw_device_cache_t **out) CW_MUST_CHECK;

@@ -6,7 +6,8 @@
  *
  *  Control messages (PUSH -> the gateway's PULL at CW_GATEWAY_CONTROL_ENDPOINT), one frame:
  *      "revoke" (6 bytes) || device id (16 bytes)   drop the device from caches, refuse frames
- *      "stop" (4 bytes)                             finish in-flight commits and exit
+ *      "consent" (7 bytes) || person id (16 bytes)  reload the person's grants before the
+ *                                                   next frame (sent before the api replies)
  */
 #ifndef CW_SERVER_H_INCLUDED
 #define CW_SERVER_H_INCLUDED

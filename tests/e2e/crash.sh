@@ -8,6 +8,7 @@ rounds=${1:-${CW_CRASH_ROUNDS:-10}}
 svc_init
 svc_start
 "$CWCTL" user add ana --out "$WORK/ana.cred" >/dev/null
+grant_all "$WORK/ana.cred"
 devices=3
 for d in $(seq 1 $devices); do
     "$CWCTL" device enroll ana --out "$WORK/d$d.cred" >/dev/null

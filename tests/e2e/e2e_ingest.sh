@@ -28,6 +28,7 @@ set -e
 pass "unknown person and bad zone refused"
 
 cwctl device enroll ana --label phone --out "$WORK/phone.cred" >/dev/null
+grant_all "$WORK/ana.cred"
 set +e
 cwctl device enroll ana --out "$WORK/phone.cred" 2>"$WORK/err"; rc=$?
 set -e

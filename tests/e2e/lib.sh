@@ -58,3 +58,9 @@ svc_stop () {   # signal (TERM by default)
 }
 
 db () { sqlite3 -batch -noheader "$SVC/coachwire.db" "$@"; }
+
+# grant_all CRED: the person behind CRED grants every field for retention, as they would with
+# cwctl (nothing is granted by default, and the gateway stores nothing ungranted).
+grant_all () {
+    "$CWCTL" --cred "$1" consent grant '*' retention >/dev/null
+}
