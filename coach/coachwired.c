@@ -6,6 +6,7 @@
  *  acks what it holds before it exits.
  */
 #include "coachwire/cw_api.h"
+#include "coachwire/cw_coach.h"
 #include "coachwire/cw_cred.h"
 #include "coachwire/cw_error.h"
 #include "coachwire/cw_gateway.h"
@@ -36,6 +37,7 @@ static const char s_usage [] =
     "usage: coachwired init DIR [--endpoint EP] [--api-endpoint EP] [--operator NAME]\n"
     "       coachwired run DIR [--listen EP] [--api-listen EP] [--public-endpoint EP]\n"
     "                          [--public-api-endpoint EP] [--commit-frames N] [--commit-ms MS]\n"
+    "                          [--rules FILE]\n"
     "\n"
     "init  creates DIR (mode 0700) with the service keys (DIR/keys, files 0600), the database\n"
     "      and an operator credential DIR/operator.cred; move that file off the host and\n"
@@ -46,6 +48,7 @@ static const char s_usage [] =
     "      Logs go to stderr. SIGTERM or SIGINT: commit what is in flight, then exit.\n"
     "      --commit-frames N  group commit at most N frames (default 256)\n"
     "      --commit-ms MS     or when the oldest waited MS milliseconds (default 5)\n"
+    "      --rules FILE       coaching rules (default: the built-in coach/rules.default)\n"
     "\n"
     "exit status: 0 ok, 1 failure (the message says why), 2 usage.\n";
 
@@ -198,6 +201,7 @@ s_run (int argc, char **argv)
         { "public-api-endpoint", required_argument, NULL, 'q' },
         { "commit-frames", required_argument, NULL, 'f' },
         { "commit-ms", required_argument, NULL, 'm' },
+        { "rules", required_argument, NULL, 'r' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 } };
     static cw_server_config_t config;
@@ -222,6 +226,11 @@ s_run (int argc, char **argv)
                 config.commit_max_ms = (uint32_t) strtoul (optarg, &end, 10);
                 if (*end || config.commit_max_ms > 1000)
                     return s_usage_error ("run: --commit-ms takes 0..1000");
+                break;
+            case 'r':
+                if (strlen (optarg) >= sizeof config.rules_path)
+                    return s_usage_error ("run: --rules path too long");
+                snprintf (config.rules_path, sizeof config.rules_path, "%s", optarg);
                 break;
             case 'h': fputs (s_usage, stdout); return 0;
             default: return s_usage_error ("run: unknown option");
@@ -248,6 +257,7 @@ s_run (int argc, char **argv)
     cw_zap_t *zap = NULL;
     cw_gateway_t *gateway = NULL;
     cw_api_t *api = NULL;
+    cw_coach_t *coach = NULL;
     int rc = cw_keyring_load (&keyring, dir);
     if (rc != CW_OK) {
         fprintf (stderr, "coachwired: %s/keys: %s (run coachwired init %s first?)\n", dir,
@@ -300,6 +310,10 @@ s_run (int argc, char **argv)
                  cw_strerror (rc));
         goto done;
     }
+    if ((rc = cw_coach_start (&coach, &config)) != CW_OK) {
+        fprintf (stderr, "coachwired: coach: %s\n", cw_strerror (rc));
+        goto done;
+    }
     if ((rc = cw_api_start (&api, &config)) != CW_OK) {
         fprintf (stderr, "coachwired: api on %s: %s\n", config.api_bind, cw_strerror (rc));
         goto done;
@@ -313,6 +327,7 @@ s_run (int argc, char **argv)
     fprintf (stderr, "coachwired: %s: stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 done:
     cw_api_destroy (&api);
+    cw_coach_destroy (&coach);
     cw_gateway_destroy (&gateway);
     cw_zap_destroy (&zap);
     if (config.zmq_ctx)

@@ -29,6 +29,11 @@
 #define S_ZONEINFO_DIR "/usr/share/zoneinfo/"
 #define S_ARENA_MAX (64u * 1024u * 1024u)     /* reply memory for one request */
 #define S_REVOKE_VERB "revoke"
+#define S_CONSENT_REFUSAL \
+    "only the person (or a device of theirs) may see or change their consent; a %s key may not"
+#define S_DATA_REFUSAL \
+    "only the person, with their own credential, may export or erase their data; a %s key " \
+    "may not"
 
 /*  ---------------------------------------------------------------------------------------
  *  Reply memory: every block is wiped when the reply has gone (credentials pass through). */
@@ -463,15 +468,28 @@ s_device_revoke (cw_api_call_t *call, const Coachwire__ApiRequest *req)
                             cw_store_errmsg (call->store));
     /* The store is the truth; the message only makes the gateway drop a live connection's
      * cached key at once instead of at its next look-up. */
-    uint8_t message [sizeof S_REVOKE_VERB - 1 + CW_ID_BYTES];
-    memcpy (message, S_REVOKE_VERB, sizeof S_REVOKE_VERB - 1);
-    memcpy (message + sizeof S_REVOKE_VERB - 1, id, CW_ID_BYTES);
-    if (zmq_send (call->control, message, sizeof message, ZMQ_DONTWAIT) != (int) sizeof message)
-        fprintf (stderr, "cw_api: could not tell the gateway that %s is revoked: %s\n", hex,
-                 zmq_strerror (zmq_errno ()));
+    cw_api_control_send (call, S_REVOKE_VERB, id);
     cw_api_fail (call, CW_OK, "revoked device %s (%s of %s)", hex, device.name,
                  device.owner_name);
     return s_reply_empty (call);
+}
+
+void
+cw_api_control_send (cw_api_call_t *call, const char *verb, const uint8_t *id)
+{
+    uint8_t message [16 + CW_ID_BYTES];
+    size_t n = strlen (verb);
+    if (n > 16 || !call->control)
+        return;
+    memcpy (message, verb, n);
+    memcpy (message + n, id, CW_ID_BYTES);
+    if (zmq_send (call->control, message, n + CW_ID_BYTES, ZMQ_DONTWAIT)
+        != (int) (n + CW_ID_BYTES)) {
+        char hex [2 * CW_ID_BYTES + 1];
+        cw_hex_encode (hex, id, CW_ID_BYTES);
+        fprintf (stderr, "cw_api: could not send '%s %s' to the gateway: %s\n", verb, hex,
+                 zmq_strerror (zmq_errno ()));
+    }
 }
 
 /*  Collects list rows (pointers into the arena) up to CW_API_LIST_MAX. */
@@ -691,16 +709,34 @@ s_stats (cw_api_call_t *call, const Coachwire__ApiRequest *req)
 
 static const cw_api_command_t s_commands [] = {
     { COACHWIRE__API_REQUEST__BODY_USER_ADD, "user_add", s_user_add_check, s_user_add,
-      CW_ROLE_OPERATOR },
+      CW_ROLE_OPERATOR, NULL },
     { COACHWIRE__API_REQUEST__BODY_USER_LIST, "user_list", NULL, s_user_list,
-      CW_ROLE_OPERATOR },
+      CW_ROLE_OPERATOR, NULL },
     { COACHWIRE__API_REQUEST__BODY_DEVICE_ENROLL, "device_enroll", s_device_enroll_check,
-      s_device_enroll, CW_ROLE_OPERATOR },
+      s_device_enroll, CW_ROLE_OPERATOR, NULL },
     { COACHWIRE__API_REQUEST__BODY_DEVICE_REVOKE, "device_revoke", s_device_revoke_check,
-      s_device_revoke, CW_ROLE_OPERATOR },
+      s_device_revoke, CW_ROLE_OPERATOR, NULL },
     { COACHWIRE__API_REQUEST__BODY_DEVICE_LIST, "device_list", s_device_list_check,
-      s_device_list, CW_ROLE_OPERATOR },
-    { COACHWIRE__API_REQUEST__BODY_STATS, "stats", NULL, s_stats, CW_ROLE_OPERATOR },
+      s_device_list, CW_ROLE_OPERATOR, NULL },
+    { COACHWIRE__API_REQUEST__BODY_STATS, "stats", NULL, s_stats, CW_ROLE_OPERATOR, NULL },
+    /* A person's consent and data (cw_api_consent.c): the person, or their own device. */
+    { COACHWIRE__API_REQUEST__BODY_CONSENT_GRANT, "consent_grant", cw_api_consent_change_check,
+      cw_api_consent_grant, CW_ROLE_USER | CW_ROLE_DEVICE, S_CONSENT_REFUSAL },
+    { COACHWIRE__API_REQUEST__BODY_CONSENT_REVOKE, "consent_revoke",
+      cw_api_consent_change_check, cw_api_consent_revoke, CW_ROLE_USER | CW_ROLE_DEVICE,
+      S_CONSENT_REFUSAL },
+    { COACHWIRE__API_REQUEST__BODY_CONSENT_SHOW, "consent_show", cw_api_consent_show_check,
+      cw_api_consent_show, CW_ROLE_USER | CW_ROLE_DEVICE, S_CONSENT_REFUSAL },
+    { COACHWIRE__API_REQUEST__BODY_CONSENT_RECEIPTS, "consent_receipts",
+      cw_api_consent_receipts_check, cw_api_consent_receipts, CW_ROLE_USER | CW_ROLE_DEVICE,
+      S_CONSENT_REFUSAL },
+    { COACHWIRE__API_REQUEST__BODY_ACCESS_LOG, "access_log", cw_api_access_log_check,
+      cw_api_access_log, CW_ROLE_USER | CW_ROLE_DEVICE, S_CONSENT_REFUSAL },
+    /* Export and erasure need the person's own key: a device (a lost phone) may not. */
+    { COACHWIRE__API_REQUEST__BODY_DATA_EXPORT, "data_export", cw_api_data_export_check,
+      cw_api_data_export, CW_ROLE_USER, S_DATA_REFUSAL },
+    { COACHWIRE__API_REQUEST__BODY_DATA_ERASE, "data_erase", cw_api_data_erase_check,
+      cw_api_data_erase, CW_ROLE_USER, S_DATA_REFUSAL },
 };
 
 const cw_api_command_t *
@@ -756,6 +792,7 @@ typedef struct {
     void *router;                       /* CURVE server, ZAP domain "api" */
     void *control;                      /* PUSH to the gateway's control PULL */
     cw_api_arena_t arena;               /* reply memory of the request being served */
+    cw_api_consent_t *consent;          /* consent, ledger, access log: opened on first use */
 } s_server_t;
 
 struct _cw_api_t {
@@ -814,6 +851,13 @@ s_serve (s_server_t *self, cw_api_call_t *call, zmq_msg_t *body, bool multipart)
     }
     if (caller.revoked_ms) {
         rc = cw_api_fail (call, CW_EREVOKED, "this key was revoked");
+        goto done;
+    }
+    if (!(command->roles & CW_ROLE (caller.kind)) && command->refusal) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+        rc = cw_api_fail (call, CW_EDENIED, command->refusal, s_kind_name (caller.kind));
+#pragma GCC diagnostic pop
         goto done;
     }
     if (!(command->roles & CW_ROLE (caller.kind))) {
@@ -893,6 +937,7 @@ s_handle (s_server_t *self)
     call.config = &self->config;
     call.control = self->control;
     call.arena = &self->arena;
+    call.consent = &self->consent;
     call.reply = &reply;
     int rc = s_serve (self, &call, &body, multipart);
     reply.code = rc;
@@ -957,6 +1002,7 @@ s_teardown (s_server_t *self)
         zmq_close (self->control);
     self->router = self->control = NULL;
     s_arena_reset (&self->arena);
+    cw_api_consent_destroy (&self->consent);
     cw_store_destroy (&self->store);
 }
 

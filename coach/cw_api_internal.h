@@ -27,6 +27,7 @@
 #define CW_ROLE_OPERATOR CW_ROLE (CW_PRINCIPAL_OPERATOR)
 
 typedef struct _cw_api_arena_t cw_api_arena_t;
+typedef struct _cw_api_consent_t cw_api_consent_t;
 
 /*  One request being served: what a handler may use. */
 typedef struct {
@@ -35,6 +36,8 @@ typedef struct {
     const cw_principal_t *caller;       /* authenticated, unrevoked, role checked */
     void *control;                      /* PUSH to CW_GATEWAY_CONTROL_ENDPOINT */
     cw_api_arena_t *arena;              /* reply memory, wiped and freed after sending */
+    cw_api_consent_t **consent;         /* the actor's consent, ledger and access log (opened
+                                           on first use by cw_api_consent_get) */
     Coachwire__ApiReply *reply;         /* the handler sets the body */
     char reason [CW_API_REASON_MAX];    /* the reply's sentence (cw_strerror when empty) */
 } cw_api_call_t;
@@ -51,6 +54,7 @@ typedef struct {
     cw_api_check_fn check;                  /* may be NULL: no arguments */
     cw_api_handler_fn handler;
     unsigned roles;                         /* CW_ROLE_* bits allowed to call it */
+    const char *refusal;                    /* the sentence for other kinds (NULL: generic) */
 } cw_api_command_t;
 
 /*  The row for body, or NULL when no command has it. */
@@ -80,5 +84,36 @@ int cw_api_check_name (const char *what, const char *name, char *reason, size_t 
 int cw_api_check_label (const char *label, char *reason, size_t reason_size);
 int cw_api_check_time_zone (const char *zone, char *reason, size_t reason_size);
 int cw_api_check_id_hex (const char *what, const char *hex, char *reason, size_t reason_size);
+
+/*  ---------------------------------------------------------------------------------------
+ *  A person's consent and data (cw_api_consent.c): checks, handlers and the actor's state. */
+
+/*  Frees what cw_api_consent_get opened and sets *self_p to NULL; safe on NULL. */
+void cw_api_consent_destroy (cw_api_consent_t **self_p);
+
+int cw_api_consent_change_check (const Coachwire__ApiRequest *req, char *reason,
+                                 size_t reason_size);
+int cw_api_consent_show_check (const Coachwire__ApiRequest *req, char *reason,
+                               size_t reason_size);
+int cw_api_consent_receipts_check (const Coachwire__ApiRequest *req, char *reason,
+                                   size_t reason_size);
+int cw_api_access_log_check (const Coachwire__ApiRequest *req, char *reason,
+                             size_t reason_size);
+int cw_api_data_export_check (const Coachwire__ApiRequest *req, char *reason,
+                              size_t reason_size);
+int cw_api_data_erase_check (const Coachwire__ApiRequest *req, char *reason,
+                             size_t reason_size);
+
+int cw_api_consent_grant (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+int cw_api_consent_revoke (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+int cw_api_consent_show (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+int cw_api_consent_receipts (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+int cw_api_access_log (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+int cw_api_data_export (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+int cw_api_data_erase (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+
+/*  Sends one control message to the gateway ("consent" || id, "revoke" || id); logs on
+ *  failure (the store stays the truth). */
+void cw_api_control_send (cw_api_call_t *call, const char *verb, const uint8_t *id);
 
 #endif

@@ -11,6 +11,7 @@
 #include "coachwire/cw_cred.h"
 #include "coachwire/cw_error.h"
 #include "coachwire/cw_json.h"
+#include "coachwire/cw_ledger.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,10 +56,12 @@ struct _s_command_t {
     const char *help;               /* one line */
 };
 
-/*  A command option that takes a value: --name VALUE or --name=VALUE. */
+/*  A command option: with value, --name VALUE or --name=VALUE; with flag only, --name; with
+ *  both, --name alone or --name=VALUE (an optional value). */
 typedef struct {
     const char *name;               /* without the dashes */
-    const char **value;             /* set when given */
+    const char **value;             /* set when given (NULL: a flag) */
+    bool *flag;                     /* set to true when given (NULL: takes a value) */
 } s_option_t;
 
 /*  ---------------------------------------------------------------------------------------
@@ -266,6 +269,14 @@ s_parse (s_ctl_t *ctl, int argc, char **argv, const s_option_t *options, size_t 
                     option = &options [k];
             if (!option)
                 return s_usage_error (ctl, "unknown option '%s'", arg);
+            if (option->flag) {
+                *option->flag = true;
+                if (eq && !option->value)
+                    return s_usage_error (ctl, "option '--%s' takes no value", option->name);
+                if (eq)
+                    *option->value = eq + 1;
+                continue;
+            }
             if (eq)
                 *option->value = eq + 1;
             else if (i + 1 < argc)
@@ -406,7 +417,8 @@ static int
 s_user_add (s_ctl_t *ctl, int argc, char **argv)
 {
     const char *name = NULL, *locale = NULL, *zone = NULL, *out = NULL;
-    const s_option_t options [] = { { "locale", &locale }, { "tz", &zone }, { "out", &out } };
+    const s_option_t options [] = { { "locale", &locale, NULL }, { "tz", &zone, NULL },
+                                    { "out", &out, NULL } };
     const char *positional [1] = { NULL };
     int status = s_parse (ctl, argc, argv, options, 3, positional, 1, 1);
     if (status != S_EXIT_OK)
@@ -436,7 +448,7 @@ static int
 s_device_enroll (s_ctl_t *ctl, int argc, char **argv)
 {
     const char *label = NULL, *out = NULL;
-    const s_option_t options [] = { { "label", &label }, { "out", &out } };
+    const s_option_t options [] = { { "label", &label, NULL }, { "out", &out, NULL } };
     const char *positional [1] = { NULL };
     int status = s_parse (ctl, argc, argv, options, 2, positional, 1, 1);
     if (status != S_EXIT_OK)
@@ -496,7 +508,7 @@ static int
 s_device_list (s_ctl_t *ctl, int argc, char **argv)
 {
     const char *user = NULL;
-    const s_option_t options [] = { { "user", &user } };
+    const s_option_t options [] = { { "user", &user, NULL } };
     int status = s_parse (ctl, argc, argv, options, 1, NULL, 0, 0);
     if (status != S_EXIT_OK)
         return status == S_HELP_SHOWN ? S_EXIT_OK : status;
@@ -680,6 +692,626 @@ s_stats (s_ctl_t *ctl, int argc, char **argv)
     return status;
 }
 
+/*  ---------------------------------------------------------------------------------------
+ *  A person's consent and data (issue 3). With a person's credential (or, for consent, a
+ *  device's): the service knows whose consent it is from the key. */
+
+#define S_DAY_MS (24ull * 3600 * 1000)
+#define S_EXPORT_PAGE 500u
+
+/*  Parses a whole number of days (1 .. 36500). */
+static bool
+s_parse_days (const char *text, uint64_t *days)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = strtoull (text, &end, 10);
+    if (errno || end == text || *end || text [0] == '-' || n == 0 || n > 36500)
+        return false;
+    *days = n;
+    return true;
+}
+
+/*  --since: DAYS (that many days ago), YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[Z] (UTC). */
+static bool
+s_parse_since (const char *text, uint64_t *ms)
+{
+    uint64_t days = 0;
+    if (s_parse_days (text, &days)) {
+        uint64_t now = (uint64_t) time (NULL) * 1000u;
+        *ms = now > days * S_DAY_MS ? now - days * S_DAY_MS : 0;
+        return true;
+    }
+    struct tm tm;
+    memset (&tm, 0, sizeof tm);
+    int n = 0, year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+    size_t len = strlen (text);
+    if (len == 10 && sscanf (text, "%4d-%2d-%2d%n", &year, &month, &day, &n) == 3 && n == 10)
+        ;
+    else if ((len == 19 || (len == 20 && text [19] == 'Z'))
+             && sscanf (text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute,
+                        &second, &n) == 6 && n == 19)
+        ;
+    else
+        return false;
+    if (year < 1970 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23
+        || minute > 59 || second > 60)
+        return false;
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = minute;
+    tm.tm_sec = second;
+    time_t t = timegm (&tm);
+    if (t < 0)
+        return false;
+    *ms = (uint64_t) t * 1000u;
+    return true;
+}
+
+/*  Opens path for writing, refusing to overwrite (mode 0600: it holds personal data). */
+static int
+s_open_out (s_ctl_t *ctl, const char *path, FILE **out)
+{
+    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST)
+        return s_fail (ctl, S_EXIT_REFUSED, CW_EEXIST, "%s exists already: cwctl does not "
+                       "overwrite it", path);
+    if (fd < 0)
+        return s_fail (ctl, S_EXIT_REFUSED, CW_EIO, "cannot create %s: %s", path,
+                       strerror (errno));
+    *out = fdopen (fd, "w");
+    if (!*out) {
+        close (fd);
+        return s_fail (ctl, S_EXIT_REFUSED, CW_EIO, "cannot write %s", path);
+    }
+    return S_EXIT_OK;
+}
+
+/*  Prints {"ok":true,"command":..,"message":..} or the message. */
+static int
+s_print_message (s_ctl_t *ctl, const char *message)
+{
+    if (!ctl->json) {
+        printf ("%s\n", message);
+        return S_EXIT_OK;
+    }
+    cw_json_t *json = NULL;
+    if (cw_json_new (&json, 0) != CW_OK)
+        return s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
+    cw_json_object_begin (json, NULL);
+    cw_json_bool (json, "ok", true);
+    cw_json_string (json, "command", ctl->command_name);
+    cw_json_string (json, "message", message);
+    cw_json_object_end (json);
+    int status = s_json_print (ctl, json);
+    cw_json_destroy (&json);
+    return status;
+}
+
+static int
+s_consent_change (s_ctl_t *ctl, int argc, char **argv, bool grant)
+{
+    const char *expires = NULL, *user = NULL;
+    const s_option_t options [] = { { "user", &user, NULL }, { "expires", &expires, NULL } };
+    const char *positional [2] = { NULL, NULL };
+    int status = s_parse (ctl, argc, argv, options, grant ? 2 : 1, positional, 2, 2);
+    if (status != S_EXIT_OK)
+        return status == S_HELP_SHOWN ? S_EXIT_OK : status;
+    uint64_t days = 0;
+    if (expires && !s_parse_days (expires, &days))
+        return s_usage_error (ctl, "--expires takes a number of days (1 to 36500)");
+    Coachwire__ApiRequest req = COACHWIRE__API_REQUEST__INIT;
+    Coachwire__ConsentChangeRequest body = COACHWIRE__CONSENT_CHANGE_REQUEST__INIT;
+    body.pattern = (char *) positional [0];
+    body.purpose = (char *) positional [1];
+    body.user = (char *) (user ? user : "");
+    body.expires_ms = days ? (uint64_t) time (NULL) * 1000u + days * S_DAY_MS : 0;
+    req.body_case = grant ? COACHWIRE__API_REQUEST__BODY_CONSENT_GRANT
+                          : COACHWIRE__API_REQUEST__BODY_CONSENT_REVOKE;
+    if (grant)
+        req.consent_grant = &body;
+    else
+        req.consent_revoke = &body;
+    Coachwire__ApiReply *reply = NULL;
+    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
+        return status;
+    const Coachwire__ConsentChangeReply *c =
+        reply->body_case == COACHWIRE__API_REPLY__BODY_CONSENT_CHANGE ? reply->consent_change
+                                                                      : NULL;
+    if (!c) {
+        cw_client_reply_free (&reply);
+        return s_fail (ctl, S_EXIT_REFUSED, CW_EDECODE, "the reply holds no receipt");
+    }
+    if (ctl->json) {
+        cw_json_t *json = NULL;
+        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
+        cw_json_object_begin (json, NULL);
+        cw_json_bool (json, "ok", true);
+        cw_json_string (json, "command", ctl->command_name);
+        cw_json_string (json, "pattern", c->pattern);
+        cw_json_string (json, "purpose", c->purpose);
+        cw_json_uint (json, "fields", c->fields);
+        cw_json_uint (json, "changed", c->changed);
+        cw_json_bool (json, "recorded", c->recorded);
+        cw_json_uint (json, "position", c->position);
+        cw_json_uint (json, "policy_version", c->policy_version);
+        cw_json_uint (json, "expires_ms", body.expires_ms);
+        cw_json_string (json, "receipt", c->receipt);
+        cw_json_string (json, "public_key", c->public_key);
+        cw_json_string (json, "message", reply->error);
+        cw_json_object_end (json);
+        if (status == S_EXIT_OK)
+            status = s_json_print (ctl, json);
+        cw_json_destroy (&json);
+    }
+    else {
+        printf ("%s\n", reply->error);
+        if (c->recorded)
+            printf ("receipt %llu (policy %u), signed by %s\n",
+                    (unsigned long long) c->position, c->policy_version, c->public_key);
+    }
+    cw_client_reply_free (&reply);
+    return status;
+}
+
+static int
+s_consent_grant (s_ctl_t *ctl, int argc, char **argv)
+{
+    return s_consent_change (ctl, argc, argv, true);
+}
+
+static int
+s_consent_revoke (s_ctl_t *ctl, int argc, char **argv)
+{
+    return s_consent_change (ctl, argc, argv, false);
+}
+
+static int
+s_consent_show (s_ctl_t *ctl, int argc, char **argv)
+{
+    const char *user = NULL, *field = NULL;
+    bool policy = false;
+    const s_option_t options [] = { { "policy", NULL, &policy }, { "user", &user, NULL },
+                                    { "field", &field, NULL } };
+    int status = s_parse (ctl, argc, argv, options, 3, NULL, 0, 0);
+    if (status != S_EXIT_OK)
+        return status == S_HELP_SHOWN ? S_EXIT_OK : status;
+    Coachwire__ApiRequest req = COACHWIRE__API_REQUEST__INIT;
+    Coachwire__ConsentShowRequest body = COACHWIRE__CONSENT_SHOW_REQUEST__INIT;
+    body.user = (char *) (user ? user : "");
+    body.pattern = (char *) (field ? field : "");
+    req.body_case = COACHWIRE__API_REQUEST__BODY_CONSENT_SHOW;
+    req.consent_show = &body;
+    Coachwire__ApiReply *reply = NULL;
+    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
+        return status;
+    const Coachwire__ConsentShowReply *show =
+        reply->body_case == COACHWIRE__API_REPLY__BODY_CONSENT_SHOW ? reply->consent_show : NULL;
+    size_t n = show ? show->n_states : 0;
+    if (ctl->json) {
+        cw_json_t *json = NULL;
+        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
+        cw_json_object_begin (json, NULL);
+        cw_json_bool (json, "ok", true);
+        cw_json_string (json, "command", ctl->command_name);
+        cw_json_uint (json, "policy_version", show ? show->policy_version : 0);
+        if (policy)
+            cw_json_string (json, "policy_text", show ? show->policy_text : "");
+        cw_json_array_begin (json, "consent");
+        for (size_t i = 0; i < n; i++) {
+            const Coachwire__ConsentState *st = show->states [i];
+            cw_json_object_begin (json, NULL);
+            cw_json_string (json, "field", st->field);
+            cw_json_string (json, "purpose", st->purpose);
+            cw_json_bool (json, "granted", st->granted);
+            cw_json_string (json, "grant_id", st->grant_id);
+            cw_json_uint (json, "policy_version", st->policy_version);
+            cw_json_uint (json, "granted_ms", st->granted_ms);
+            cw_json_uint (json, "expires_ms", st->expires_ms);
+            cw_json_object_end (json);
+        }
+        cw_json_array_end (json);
+        cw_json_object_end (json);
+        if (status == S_EXIT_OK)
+            status = s_json_print (ctl, json);
+        cw_json_destroy (&json);
+    }
+    else {
+        if (policy && show) {
+            printf ("policy version %u\n\n", show->policy_version);
+            for (const char *c = show->policy_text; c && *c; c++)
+                putchar (((unsigned char) *c < 0x20 && *c != '\n') || *c == 0x7f ? '?' : *c);
+            printf ("\n\n");
+        }
+        s_table_t table = { 5, 0, 0, NULL, false };
+        const char *head [] = { "FIELD", "PURPOSE", "STATE", "EXPIRES", "GRANT (POLICY)" };
+        for (size_t k = 0; k < 5; k++)
+            s_table_cell (&table, head [k]);
+        for (size_t i = 0; i < n; i++) {
+            const Coachwire__ConsentState *st = show->states [i];
+            char expires [32], grant [64];
+            if (st->granted && st->expires_ms)
+                s_time_text (expires, sizeof expires, st->expires_ms);
+            else
+                snprintf (expires, sizeof expires, st->granted ? "until withdrawn" : "-");
+            if (st->granted)
+                snprintf (grant, sizeof grant, "%.32s (%u)", st->grant_id, st->policy_version);
+            else
+                snprintf (grant, sizeof grant, "-");
+            s_table_cell (&table, st->field);
+            s_table_cell (&table, st->purpose);
+            s_table_cell (&table, st->granted ? "granted" : "-");
+            s_table_cell (&table, expires);
+            s_table_cell (&table, grant);
+        }
+        if (s_table_print (&table) != CW_OK)
+            status = s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
+        else if (show)
+            printf ("\npolicy version %u in force (cwctl consent show --policy shows its "
+                    "text)\n", show->policy_version);
+    }
+    cw_client_reply_free (&reply);
+    return status;
+}
+
+/*  Reads a whole file of receipts (at most CW_LEDGER_EXPORT_MAX bytes). */
+static int
+s_read_receipts (s_ctl_t *ctl, const char *path, char **text, size_t *len)
+{
+    FILE *f = fopen (path, "rb");
+    if (!f)
+        return s_fail (ctl, S_EXIT_REFUSED, CW_ENOENT, "cannot read %s: %s", path,
+                       strerror (errno));
+    size_t cap = 64 * 1024, n = 0;
+    char *buf = malloc (cap + 1);
+    while (buf) {
+        size_t got = fread (buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap)
+            break;
+        if (cap >= CW_LEDGER_EXPORT_MAX) {
+            free (buf);
+            fclose (f);
+            return s_fail (ctl, S_EXIT_REFUSED, CW_ETOOBIG, "%s is larger than %u bytes", path,
+                           (unsigned) CW_LEDGER_EXPORT_MAX);
+        }
+        cap *= 2;
+        char *grown = realloc (buf, cap + 1);
+        if (!grown)
+            free (buf);
+        buf = grown;
+    }
+    bool failed = ferror (f) != 0;
+    fclose (f);
+    if (!buf)
+        return s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory reading %s", path);
+    if (failed) {
+        free (buf);
+        return s_fail (ctl, S_EXIT_REFUSED, CW_EIO, "cannot read %s", path);
+    }
+    buf [n] = 0;
+    *text = buf;
+    *len = n;
+    return S_EXIT_OK;
+}
+
+/*  Runs the offline verifier and reports. key may be NULL (integrity only). */
+static int
+s_verify_report (s_ctl_t *ctl, const char *text, size_t len, const uint8_t *key,
+                 const char *key_hex)
+{
+    size_t entries = 0, bad = 0;
+    char reason [256] = "";
+    int rc = cw_ledger_verify_jsonl (text, len, key, &entries, &bad, reason, sizeof reason);
+    if (rc != CW_OK)
+        return s_fail (ctl, S_EXIT_REFUSED, rc, "receipt at position %zu is bad: %s (%zu "
+                       "receipt%s before it verified)", bad, reason, entries,
+                       entries == 1 ? "" : "s");
+    if (ctl->json) {
+        cw_json_t *json = NULL;
+        if (cw_json_new (&json, 0) != CW_OK)
+            return s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
+        cw_json_object_begin (json, NULL);
+        cw_json_bool (json, "ok", true);
+        cw_json_string (json, "command", ctl->command_name);
+        cw_json_bool (json, "verified", true);
+        cw_json_uint (json, "receipts", entries);
+        cw_json_string (json, "public_key", key_hex ? key_hex : "");
+        cw_json_bool (json, "signer_pinned", key != NULL);
+        cw_json_object_end (json);
+        int status = s_json_print (ctl, json);
+        cw_json_destroy (&json);
+        return status;
+    }
+    printf ("verified %zu receipt%s", entries, entries == 1 ? "" : "s");
+    if (key)
+        printf (" signed by %s\n", key_hex);
+    else
+        printf (" (chain and signatures intact; give --key HEX to pin the service's signing "
+                "key)\n");
+    return S_EXIT_OK;
+}
+
+static int
+s_consent_receipts (s_ctl_t *ctl, int argc, char **argv)
+{
+    const char *out = NULL, *file = NULL, *key_hex = NULL, *user = NULL;
+    bool verify = false;
+    const s_option_t options [] = { { "out", &out, NULL }, { "verify", &file, &verify },
+                                    { "key", &key_hex, NULL }, { "user", &user, NULL } };
+    const char *positional [1] = { NULL };
+    int status = s_parse (ctl, argc, argv, options, 4, positional, 0, 1);
+    if (status != S_EXIT_OK)
+        return status == S_HELP_SHOWN ? S_EXIT_OK : status;
+    if (positional [0]) {
+        if (!verify || file)
+            return s_usage_error (ctl, "unexpected argument '%s'", positional [0]);
+        file = positional [0];
+    }
+    uint8_t key [CW_LEDGER_PUBLIC_KEY_BYTES];
+    if (key_hex && (strlen (key_hex) != 2 * sizeof key
+                    || cw_hex_decode (key, sizeof key, key_hex) != CW_OK))
+        return s_usage_error (ctl, "--key takes the service's public key: 64 hex characters");
+    if (file) {         /* fully offline: no credential, no service */
+        if (out)
+            return s_usage_error (ctl, "--out goes with fetching, not with --verify FILE");
+        char *text = NULL;
+        size_t len = 0;
+        if ((status = s_read_receipts (ctl, file, &text, &len)) != S_EXIT_OK)
+            return status;
+        status = s_verify_report (ctl, text, len, key_hex ? key : NULL, key_hex);
+        free (text);
+        return status;
+    }
+    Coachwire__ApiRequest req = COACHWIRE__API_REQUEST__INIT;
+    Coachwire__ConsentReceiptsRequest body = COACHWIRE__CONSENT_RECEIPTS_REQUEST__INIT;
+    body.user = (char *) (user ? user : "");
+    req.body_case = COACHWIRE__API_REQUEST__BODY_CONSENT_RECEIPTS;
+    req.consent_receipts = &body;
+    Coachwire__ApiReply *reply = NULL;
+    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
+        return status;
+    const Coachwire__ConsentReceiptsReply *r =
+        reply->body_case == COACHWIRE__API_REPLY__BODY_CONSENT_RECEIPTS ? reply->consent_receipts
+                                                                        : NULL;
+    if (!r || !r->receipts || !r->public_key) {
+        cw_client_reply_free (&reply);
+        return s_fail (ctl, S_EXIT_REFUSED, CW_EDECODE, "the reply holds no receipts");
+    }
+    size_t len = strlen (r->receipts);
+    if (out) {
+        FILE *f = NULL;
+        if ((status = s_open_out (ctl, out, &f)) != S_EXIT_OK) {
+            cw_client_reply_free (&reply);
+            return status;
+        }
+        bool ok = fwrite (r->receipts, 1, len, f) == len;
+        ok = fclose (f) == 0 && ok;
+        if (!ok) {
+            cw_client_reply_free (&reply);
+            return s_fail (ctl, S_EXIT_REFUSED, CW_EIO, "cannot write %s", out);
+        }
+    }
+    if (verify) {
+        /* The key given by hand wins; otherwise the one the service states now. */
+        uint8_t fetched [CW_LEDGER_PUBLIC_KEY_BYTES];
+        const char *hex = key_hex ? key_hex : r->public_key;
+        bool have = key_hex || (strlen (r->public_key) == 2 * sizeof fetched
+                                && cw_hex_decode (fetched, sizeof fetched, r->public_key)
+                                       == CW_OK);
+        status = s_verify_report (ctl, r->receipts, len, key_hex ? key : have ? fetched : NULL,
+                                  hex);
+    }
+    else if (out)
+        status = s_print_message (ctl, reply->error);
+    else if (ctl->json) {
+        cw_json_t *json = NULL;
+        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
+        cw_json_object_begin (json, NULL);
+        cw_json_bool (json, "ok", true);
+        cw_json_string (json, "command", ctl->command_name);
+        cw_json_uint (json, "count", r->count);
+        cw_json_string (json, "public_key", r->public_key);
+        cw_json_string (json, "receipts", r->receipts);
+        cw_json_object_end (json);
+        if (status == S_EXIT_OK)
+            status = s_json_print (ctl, json);
+        cw_json_destroy (&json);
+    }
+    else
+        fwrite (r->receipts, 1, len, stdout);
+    if (out && !ctl->json)
+        fprintf (stderr, "%llu receipts written to %s; service public key %s\n",
+                 (unsigned long long) r->count, out, r->public_key);
+    cw_client_reply_free (&reply);
+    return status;
+}
+
+static int
+s_access_log (s_ctl_t *ctl, int argc, char **argv)
+{
+    const char *since = NULL, *user = NULL;
+    const s_option_t options [] = { { "since", &since, NULL }, { "user", &user, NULL } };
+    int status = s_parse (ctl, argc, argv, options, 2, NULL, 0, 0);
+    if (status != S_EXIT_OK)
+        return status == S_HELP_SHOWN ? S_EXIT_OK : status;
+    uint64_t since_ms = 0;
+    if (since && !s_parse_since (since, &since_ms))
+        return s_usage_error (ctl, "--since takes days (7) or a UTC date (2024-05-01 or "
+                             "2024-05-01T12:00:00Z)");
+    Coachwire__ApiRequest req = COACHWIRE__API_REQUEST__INIT;
+    Coachwire__AccessLogRequest body = COACHWIRE__ACCESS_LOG_REQUEST__INIT;
+    body.user = (char *) (user ? user : "");
+    body.since_ms = since_ms;
+    req.body_case = COACHWIRE__API_REQUEST__BODY_ACCESS_LOG;
+    req.access_log = &body;
+    Coachwire__ApiReply *reply = NULL;
+    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
+        return status;
+    const Coachwire__AccessLogReply *log =
+        reply->body_case == COACHWIRE__API_REPLY__BODY_ACCESS_LOG ? reply->access_log : NULL;
+    size_t n = log ? log->n_entries : 0;
+    if (ctl->json) {
+        cw_json_t *json = NULL;
+        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
+        cw_json_object_begin (json, NULL);
+        cw_json_bool (json, "ok", true);
+        cw_json_string (json, "command", ctl->command_name);
+        cw_json_array_begin (json, "entries");
+        for (size_t i = 0; i < n; i++) {
+            const Coachwire__AccessEntry *e = log->entries [i];
+            cw_json_object_begin (json, NULL);
+            cw_json_uint (json, "ts_ms", e->ts_ms);
+            cw_json_string (json, "actor", e->actor);
+            cw_json_string (json, "actor_id", e->actor_id);
+            cw_json_string (json, "what", e->what);
+            cw_json_string (json, "purpose", e->purpose);
+            cw_json_string (json, "fields", e->fields);
+            cw_json_string (json, "grant_ids", e->grant_ids);
+            cw_json_string (json, "detail", e->detail);
+            cw_json_object_end (json);
+        }
+        cw_json_array_end (json);
+        cw_json_object_end (json);
+        if (status == S_EXIT_OK)
+            status = s_json_print (ctl, json);
+        cw_json_destroy (&json);
+    }
+    else {
+        s_table_t table = { 6, 0, 0, NULL, false };
+        const char *head [] = { "WHEN", "WHO", "WHAT", "PURPOSE", "FIELDS", "DETAIL" };
+        for (size_t k = 0; k < 6; k++)
+            s_table_cell (&table, head [k]);
+        for (size_t i = 0; i < n; i++) {
+            const Coachwire__AccessEntry *e = log->entries [i];
+            char when [32];
+            s_time_text (when, sizeof when, e->ts_ms);
+            s_table_cell (&table, when);
+            s_table_cell (&table, e->actor);
+            s_table_cell (&table, e->what);
+            s_table_cell (&table, *e->purpose ? e->purpose : "-");
+            s_table_cell (&table, e->fields);
+            s_table_cell (&table, e->detail);
+        }
+        if (s_table_print (&table) != CW_OK)
+            status = s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
+    }
+    cw_client_reply_free (&reply);
+    return status;
+}
+
+static int
+s_data_export (s_ctl_t *ctl, int argc, char **argv)
+{
+    const char *out = NULL, *user = NULL;
+    const s_option_t options [] = { { "out", &out, NULL }, { "user", &user, NULL } };
+    int status = s_parse (ctl, argc, argv, options, 2, NULL, 0, 0);
+    if (status != S_EXIT_OK)
+        return status == S_HELP_SHOWN ? S_EXIT_OK : status;
+    if ((status = s_connect (ctl)) != S_EXIT_OK)
+        return status;
+    FILE *f = stdout;
+    if (out && (status = s_open_out (ctl, out, &f)) != S_EXIT_OK)
+        return status;
+    int64_t after = 0;
+    uint64_t readings = 0, unreadable = 0, pages = 0;
+    bool done = false;
+    while (!done && status == S_EXIT_OK) {
+        Coachwire__ApiRequest req = COACHWIRE__API_REQUEST__INIT;
+        Coachwire__DataExportRequest body = COACHWIRE__DATA_EXPORT_REQUEST__INIT;
+        body.user = (char *) (user ? user : "");
+        body.after_row = after;
+        body.limit = S_EXPORT_PAGE;
+        req.body_case = COACHWIRE__API_REQUEST__BODY_DATA_EXPORT;
+        req.data_export = &body;
+        Coachwire__ApiReply *reply = NULL;
+        if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
+            break;
+        const Coachwire__DataExportReply *page =
+            reply->body_case == COACHWIRE__API_REPLY__BODY_DATA_EXPORT ? reply->data_export
+                                                                       : NULL;
+        if (!page || !page->lines || (!page->done && page->next_row <= after)) {
+            cw_client_reply_free (&reply);
+            status = s_fail (ctl, S_EXIT_REFUSED, CW_EDECODE, "the reply holds no export page");
+            break;
+        }
+        size_t len = strlen (page->lines);
+        if (fwrite (page->lines, 1, len, f) != len)
+            status = s_fail (ctl, S_EXIT_REFUSED, CW_EIO, "cannot write the export");
+        readings += page->readings;
+        unreadable += page->unreadable;
+        pages++;
+        done = page->done;
+        after = page->next_row;
+        cw_client_reply_free (&reply);
+    }
+    if (out) {
+        if (fclose (f) != 0 && status == S_EXIT_OK)
+            status = s_fail (ctl, S_EXIT_REFUSED, CW_EIO, "cannot write %s", out);
+        if (status == S_EXIT_OK) {
+            char message [256];
+            snprintf (message, sizeof message, "exported %llu readings (%llu unreadable) and "
+                      "your consent history and access log to %s",
+                      (unsigned long long) readings, (unsigned long long) unreadable, out);
+            status = s_print_message (ctl, message);
+        }
+    }
+    else
+        fflush (stdout);
+    return status;
+}
+
+static int
+s_data_erase (s_ctl_t *ctl, int argc, char **argv)
+{
+    const char *field = NULL, *user = NULL;
+    bool yes = false;
+    const s_option_t options [] = { { "field", &field, NULL }, { "yes", NULL, &yes },
+                                    { "user", &user, NULL } };
+    int status = s_parse (ctl, argc, argv, options, 3, NULL, 0, 0);
+    if (status != S_EXIT_OK)
+        return status == S_HELP_SHOWN ? S_EXIT_OK : status;
+    if (!yes)
+        return s_usage_error (ctl, "erasure cannot be undone: add --yes to erase %s",
+                              field ? field : "all your data");
+    Coachwire__ApiRequest req = COACHWIRE__API_REQUEST__INIT;
+    Coachwire__DataEraseRequest body = COACHWIRE__DATA_ERASE_REQUEST__INIT;
+    body.user = (char *) (user ? user : "");
+    body.field = (char *) (field ? field : "");
+    req.body_case = COACHWIRE__API_REQUEST__BODY_DATA_ERASE;
+    req.data_erase = &body;
+    Coachwire__ApiReply *reply = NULL;
+    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
+        return status;
+    const Coachwire__DataEraseReply *e =
+        reply->body_case == COACHWIRE__API_REPLY__BODY_DATA_ERASE ? reply->data_erase : NULL;
+    if (ctl->json && e) {
+        cw_json_t *json = NULL;
+        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
+        cw_json_object_begin (json, NULL);
+        cw_json_bool (json, "ok", true);
+        cw_json_string (json, "command", ctl->command_name);
+        cw_json_string (json, "field", e->field);
+        cw_json_uint (json, "frames_deleted", e->frames_deleted);
+        cw_json_uint (json, "frames_rewritten", e->frames_rewritten);
+        cw_json_uint (json, "access_rows_deleted", e->access_rows_deleted);
+        cw_json_uint (json, "devices_revoked", e->devices_revoked);
+        cw_json_uint (json, "grants_withdrawn", e->grants_withdrawn);
+        cw_json_string (json, "receipt", e->receipt);
+        cw_json_string (json, "message", reply->error);
+        cw_json_object_end (json);
+        if (status == S_EXIT_OK)
+            status = s_json_print (ctl, json);
+        cw_json_destroy (&json);
+    }
+    else
+        status = s_print_message (ctl, reply->error);
+    cw_client_reply_free (&reply);
+    return status;
+}
+
 static const s_command_t s_commands [] = {
     { { "user", "add", NULL }, s_user_add, "NAME [--locale en|ja] [--tz ZONE] --out FILE",
       "Adds a person and writes their credential to FILE (mode 0600; never overwritten).\n"
@@ -696,6 +1328,35 @@ static const s_command_t s_commands [] = {
     { { "device", "list", NULL }, s_device_list, "[--user NAME]",
       "Lists devices (of one person with --user)." },
     { { "stats", NULL, NULL }, s_stats, "", "Shows the service's counters and uptime." },
+    { { "consent", "grant", NULL }, s_consent_grant, "FIELD|GROUP.*|* PURPOSE [--expires DAYS]",
+      "Grants one purpose on a field (heart_rate.bpm), a group (running.*) or every field (*).\n"
+      "Purposes: coaching (automated analysis and nudges), coach_review (your coach may see\n"
+      "it), retention (raw readings kept beyond processing). Prints the signed receipt.\n"
+      "  --expires DAYS   the grant ends by itself after DAYS days" },
+    { { "consent", "revoke", NULL }, s_consent_revoke, "FIELD|GROUP.*|* PURPOSE|any",
+      "Withdraws one purpose (or any: every purpose) on a field, a group or every field.\n"
+      "Takes effect at the gateway before this command returns." },
+    { { "consent", "show", NULL }, s_consent_show, "[--policy] [--field PATTERN]",
+      "Shows every field x purpose: granted or not, grant id, policy version, expiry.\n"
+      "  --policy         also print the text of the policy in force" },
+    { { "consent", "receipts", NULL }, s_consent_receipts,
+      "[--out FILE] [--verify [FILE]] [--key HEX]",
+      "Fetches your signed consent receipts (JSON lines) and the service's public key.\n"
+      "  --out FILE       write them to FILE (never overwritten)\n"
+      "  --verify         check the hash chain and every signature; exit 1 naming the first\n"
+      "                   bad position. With FILE: offline, no service needed\n"
+      "  --key HEX        the service's signing key you kept, to pin the signer" },
+    { { "consent", "access-log", NULL }, s_access_log, "[--since DAYS|YYYY-MM-DD[THH:MM:SSZ]]",
+      "Lists every use of your data: who, what, which fields, which purpose and grant." },
+    { { "data", "export", NULL }, s_data_export, "[--out FILE]",
+      "Everything held about you as JSON lines: readings, consent history, access log.\n"
+      "  --out FILE       write to FILE (mode 0600, never overwritten) instead of stdout" },
+    { { "data", "erase", NULL }, s_data_erase, "[--field F] --yes",
+      "Erases your data: your data key is destroyed first (every stored copy becomes\n"
+      "unreadable), then readings and the access log; your devices are revoked. Your\n"
+      "receipts stay and still verify. With --field F only that field is removed from\n"
+      "stored readings and its grants withdrawn.\n"
+      "  --yes            required: erasure cannot be undone" },
 };
 #define S_COMMANDS (sizeof s_commands / sizeof s_commands [0])
 

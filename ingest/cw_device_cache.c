@@ -175,3 +175,11 @@ cw_device_cache_size (const cw_device_cache_t *self)
 {
     return self->count;
 }
+
+const uint8_t *
+cw_device_cache_id_at (const cw_device_cache_t *self, size_t slot)
+{
+    /* entries are dense and never move slots: slot i is entry i */
+    return slot < self->count && self->entries [slot].valid ? self->entries [slot].device_id
+                                                             : NULL;
+}

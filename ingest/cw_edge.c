@@ -12,6 +12,7 @@
  *  at-least-once on the wire, exactly-once in the store.
  */
 #include "coachwire/edge.h"
+#include "coachwire/cw_client.h"
 #include "coachwire/cw_cred.h"
 #include "coachwire/cw_envelope.h"
 #include "coachwire/cw_error.h"
@@ -51,6 +52,8 @@ struct _cw_edge_t {
     cw_edge_rejection_t ring [CW_EDGE_RING];   /* recent refusals, ring_next is the oldest */
     size_t ring_next;
     size_t ring_count;
+    cw_client_t *api;                   /* api client (consent switches), made on first use */
+    char api_error [CW_EDGE_REASON_MAX];/* the service's sentence about the last api call */
 };
 
 /*  -------------------------------------------------------------------------------------------
@@ -292,6 +295,7 @@ cw_edge_destroy (cw_edge_t **self_p)
         return;
     cw_edge_t *self = *self_p;
     s_disconnect (self);
+    cw_client_destroy (&self->api);
     cw_queue_destroy (&self->queue);
     if (self->key)
         sodium_free (self->key);    /* wipes before freeing */
@@ -300,6 +304,63 @@ cw_edge_destroy (cw_edge_t **self_p)
     sodium_memzero (self, sizeof *self);
     free (self);
     *self_p = NULL;
+}
+
+int
+cw_edge_consent (cw_edge_t *self, const char *pattern, const char *purpose, bool grant,
+                 char *receipt, size_t receipt_size, int timeout_ms)
+{
+    if (!self || !pattern || !purpose || (receipt_size && !receipt))
+        return CW_EINVAL;
+    if (receipt_size)
+        receipt [0] = 0;
+    self->api_error [0] = 0;
+    if (!*cw_cred_api_endpoint (self->cred)) {
+        snprintf (self->api_error, sizeof self->api_error,
+                  "the device credential names no api endpoint");
+        return CW_EINVAL;
+    }
+    int rc = CW_OK;
+    if (!self->api && (rc = cw_client_new (&self->api, self->cred, NULL)) != CW_OK)
+        return rc;
+    Coachwire__ApiRequest req = COACHWIRE__API_REQUEST__INIT;
+    Coachwire__ConsentChangeRequest body = COACHWIRE__CONSENT_CHANGE_REQUEST__INIT;
+    body.pattern = (char *) pattern;
+    body.purpose = (char *) purpose;
+    req.body_case = grant ? COACHWIRE__API_REQUEST__BODY_CONSENT_GRANT
+                          : COACHWIRE__API_REQUEST__BODY_CONSENT_REVOKE;
+    if (grant)
+        req.consent_grant = &body;
+    else
+        req.consent_revoke = &body;
+    Coachwire__ApiReply *reply = NULL;
+    rc = cw_client_call (self->api, &req, &reply, timeout_ms > 0 ? timeout_ms : 5000);
+    if (rc != CW_OK) {
+        snprintf (self->api_error, sizeof self->api_error, "%s", cw_client_hint (self->api));
+        return rc;
+    }
+    rc = reply->code;
+    snprintf (self->api_error, sizeof self->api_error, "%s", reply->error ? reply->error : "");
+    const Coachwire__ConsentChangeReply *change =
+        reply->body_case == COACHWIRE__API_REPLY__BODY_CONSENT_CHANGE ? reply->consent_change
+                                                                      : NULL;
+    if (rc == CW_OK && !change)
+        rc = CW_EDECODE;
+    if (rc == CW_OK && receipt_size && change->receipt) {
+        size_t n = strlen (change->receipt);
+        if (n < receipt_size)
+            memcpy (receipt, change->receipt, n + 1);
+        else
+            rc = CW_ETOOBIG;    /* the change was made: the receipt is in the ledger */
+    }
+    cw_client_reply_free (&reply);
+    return rc;
+}
+
+const char *
+cw_edge_api_error (const cw_edge_t *self)
+{
+    return self ? self->api_error : "";
 }
 
 const char *

@@ -3,6 +3,7 @@
 #include "coachwire/cw_error.h"
 
 #include <sodium.h>
+#include <stdbool.h>
 #include <string.h>
 
 static const char s_payload_context [] = "coachwire-payload-v1";
@@ -54,15 +55,32 @@ cw_envelope_ad (uint8_t *ad, const cw_frame_header_t *header, const uint8_t *dev
     memcpy (ad + CW_FRAME_HEADER_BYTES, device_id, CW_DEVICE_ID_BYTES);
 }
 
+/*  Whether stream is valid for kind. */
+static bool
+s_stream_ok (uint8_t kind, uint16_t stream)
+{
+    if (kind == CW_FRAME_KIND_BATCH)
+        return stream >= CW_STREAM_MIN && stream <= CW_STREAM_MAX;
+    return kind == CW_FRAME_KIND_NUDGE_ACK && stream <= 3;
+}
+
 int
 cw_envelope_seal (uint8_t *frame, size_t frame_cap, size_t *frame_len, const uint8_t *key,
                   const uint8_t *device_id, uint16_t stream, uint64_t sequence,
                   const uint8_t *plain, size_t plain_len)
 {
+    return cw_envelope_seal_kind (frame, frame_cap, frame_len, key, device_id,
+                                  CW_FRAME_KIND_BATCH, stream, sequence, plain, plain_len);
+}
+
+int
+cw_envelope_seal_kind (uint8_t *frame, size_t frame_cap, size_t *frame_len, const uint8_t *key,
+                       const uint8_t *device_id, uint8_t kind, uint16_t stream,
+                       uint64_t sequence, const uint8_t *plain, size_t plain_len)
+{
     if (!frame || !frame_len || !key || !device_id || (!plain && plain_len))
         return CW_EINVAL;
-    if (stream < CW_STREAM_MIN || stream > CW_STREAM_MAX || sequence == 0
-        || sequence > INT64_MAX)
+    if (!s_stream_ok (kind, stream) || sequence == 0 || sequence > INT64_MAX)
         return CW_EINVAL;
     if (plain_len > CW_PAYLOAD_MAX_BYTES)
         return CW_ETOOBIG;
@@ -70,7 +88,7 @@ cw_envelope_seal (uint8_t *frame, size_t frame_cap, size_t *frame_len, const uin
     if (frame_cap < total)
         return CW_EINVAL;
 
-    cw_frame_header_t h = { CW_PROTOCOL_VERSION, CW_FRAME_KIND_BATCH, stream, sequence };
+    cw_frame_header_t h = { CW_PROTOCOL_VERSION, kind, stream, sequence };
     uint8_t ad [CW_AD_BYTES];
     cw_envelope_ad (ad, &h, device_id);
     memcpy (frame, ad, CW_FRAME_HEADER_BYTES);
@@ -98,13 +116,13 @@ cw_envelope_peek (cw_frame_header_t *header, const uint8_t *frame, size_t frame_
         header->sequence = (header->sequence << 8) | frame [4 + i];
     if (header->version != CW_PROTOCOL_VERSION)
         return CW_EVERSION;
-    if (header->kind != CW_FRAME_KIND_BATCH)
+    if (header->kind != CW_FRAME_KIND_BATCH && header->kind != CW_FRAME_KIND_NUDGE_ACK)
         return CW_EFRAME;
     if (frame_len > CW_FRAME_MAX_BYTES)
         return CW_ETOOBIG;
     if (frame_len < CW_FRAME_OVERHEAD)
         return CW_EFRAME;
-    if (header->stream < CW_STREAM_MIN || header->stream > CW_STREAM_MAX)
+    if (!s_stream_ok (header->kind, header->stream))
         return CW_ESTREAM;
     if (header->sequence == 0 || header->sequence > INT64_MAX)
         return CW_EFRAME;       /* stores keep sequences as signed 64-bit integers */

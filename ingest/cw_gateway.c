@@ -15,6 +15,7 @@
 #include "coachwire/cw_device_cache.h"
 #include "coachwire/cw_envelope.h"
 #include "coachwire/cw_error.h"
+#include "coachwire/cw_nudge.h"
 #include "coachwire/cw_store.h"
 
 #include <pthread.h>
@@ -64,7 +65,9 @@ typedef struct {
     cw_gateway_t *owner;
     void *router;
     void *control;
+    void *coach;                /* PUSH: consent changes reach the coach actor too */
     cw_store_t *store;
+    cw_nudges_t *nudges;        /* delivery state of nudges to devices */
     cw_consent_t *consent;      /* grants: what may reach disk at all */
     uint64_t stream_fields [CW_STREAM_MAX + 1];  /* non-structural catalog bits per stream */
     cw_device_cache_t *devices;
@@ -81,6 +84,7 @@ typedef struct {
     uint64_t stage_ns [S_STAGES];
     uint64_t stripped [64];     /* per catalog entry: frames that had it stripped */
     uint64_t frames_emptied;    /* frames with nothing granted: remembered, not stored */
+    uint64_t nudges_delivered, nudge_acks;
     uint64_t last_counter_flush_us;
     bool counters_dirty;        /* counts not yet in the store */
 } s_gateway_t;
@@ -318,6 +322,131 @@ s_apply_consent (s_gateway_t *self, Coachwire__SensorBatch *batch, uint16_t stre
     return self->packed;
 }
 
+/*  Sends one nudge to one connection; true when libzmq took it (ROUTER_MANDATORY: a device
+ *  that has gone is an error, so a nudge is never marked delivered into the void). */
+static bool
+s_send_nudge (s_gateway_t *self, const uint8_t *routing_id, size_t routing_id_len,
+              const uint8_t *nudge_id, const uint8_t *body, size_t len)
+{
+    char id_hex [2 * CW_ID_BYTES + 1];
+    cw_hex_encode (id_hex, nudge_id, CW_ID_BYTES);
+    Coachwire__NudgeDelivery nd = COACHWIRE__NUDGE_DELIVERY__INIT;
+    nd.nudge_id = id_hex;
+    nd.body.data = (uint8_t *) body;
+    nd.body.len = len;
+    Coachwire__Downlink down = COACHWIRE__DOWNLINK__INIT;
+    down.body_case = COACHWIRE__DOWNLINK__BODY_NUDGE;
+    down.nudge = &nd;
+    size_t packed_len = coachwire__downlink__get_packed_size (&down);
+    uint8_t *buf = malloc (packed_len + 1);
+    if (!buf)
+        return false;
+    coachwire__downlink__pack (&down, buf);
+    bool sent = zmq_send (self->router, routing_id, routing_id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT)
+                    >= 0
+                && zmq_send (self->router, buf, packed_len, ZMQ_DONTWAIT) >= 0;
+    free (buf);
+    return sent;
+}
+
+typedef struct {
+    s_gateway_t *self;
+    const uint8_t *user_id;
+    const uint8_t *nudge_id;
+    const uint8_t *body;
+    size_t len;
+    bool sent;
+} s_nudge_ctx_t;
+
+static void
+s_nudge_to_device (void *ctx, cw_device_entry_t *entry)
+{
+    s_nudge_ctx_t *c = ctx;
+    if (entry->routing_id_len && memcmp (entry->user_id, c->user_id, CW_ID_BYTES) == 0)
+        c->sent |= s_send_nudge (c->self, entry->routing_id, entry->routing_id_len, c->nudge_id,
+                                 c->body, c->len);
+}
+
+/*  The coach made a nudge: every connected device of the person gets it. One that is offline
+ *  gets it when it next shows up (s_pending_nudges). */
+static void
+s_deliver_nudge (s_gateway_t *self, const uint8_t *user_id, const uint8_t *nudge_id,
+                 const uint8_t *body, size_t len)
+{
+    s_nudge_ctx_t c = { self, user_id, nudge_id, body, len, false };
+    cw_device_cache_each (self->devices, s_nudge_to_device, &c);
+    if (c.sent && cw_nudges_delivered (self->nudges, nudge_id, cw_now_ms ()) == CW_OK) {
+        self->nudges_delivered++;
+        self->counters_dirty = true;
+    }
+}
+
+typedef struct {
+    s_gateway_t *self;
+    const uint8_t *routing_id;
+    size_t routing_id_len;
+} s_pending_ctx_t;
+
+static void
+s_pending_nudge (void *ctx, const cw_nudge_t *nudge)
+{
+    s_pending_ctx_t *c = ctx;
+    uint8_t *body = NULL;
+    size_t len = 0;
+    if (cw_nudge_pack (nudge, &body, &len) != CW_OK)
+        return;
+    if (s_send_nudge (c->self, c->routing_id, c->routing_id_len, nudge->id, body, len)
+        && cw_nudges_delivered (c->self->nudges, nudge->id, cw_now_ms ()) == CW_OK) {
+        c->self->nudges_delivered++;
+        c->self->counters_dirty = true;
+    }
+    free (body);
+}
+
+/*  A device's (new) connection: remember it, and hand it what waited while it was away. */
+static void
+s_device_connected (s_gateway_t *self, cw_device_entry_t *dev, const uint8_t *routing_id,
+                    size_t routing_id_len)
+{
+    if (routing_id_len > CW_DEVICE_ROUTING_ID_MAX)
+        return;
+    if (dev->routing_id_len == routing_id_len
+        && memcmp (dev->routing_id, routing_id, routing_id_len) == 0)
+        return;
+    memcpy (dev->routing_id, routing_id, routing_id_len);
+    dev->routing_id_len = (uint8_t) routing_id_len;
+    s_pending_ctx_t c = { self, routing_id, routing_id_len };
+    if (cw_nudges_each (self->nudges, dev->user_id, CW_NUDGE_PENDING, 32, s_pending_nudge, &c)
+        != CW_OK)
+        fprintf (stderr, "coachwired: gateway: pending nudges: %s\n",
+                 cw_store_errmsg (self->store));
+}
+
+/*  A device acknowledges a nudge (frame kind CW_FRAME_KIND_NUDGE_ACK): the plaintext is the
+ *  nudge id, the stream field says how the person reacted (0 received, 1 opened, 2 dismissed,
+ *  3 helpful). */
+static void
+s_nudge_ack (s_gateway_t *self, cw_device_entry_t *dev, const cw_frame_header_t *h,
+             const uint8_t *plain, size_t len, const uint8_t *routing_id, size_t routing_id_len)
+{
+    if (len != CW_ID_BYTES) {
+        s_reject (self, routing_id, routing_id_len, h->stream, h->sequence, CW_EFRAME,
+                  "a nudge acknowledgement carries the 16-byte nudge id");
+        return;
+    }
+    int rc = cw_nudges_acked (self->nudges, dev->user_id, plain, cw_now_ms ());
+    if (rc == CW_OK && h->stream > 0)
+        rc = cw_nudges_feedback (self->nudges, dev->user_id, plain, (cw_feedback_t) h->stream,
+                                 cw_now_ms ());
+    if (rc == CW_OK) {
+        self->nudge_acks++;
+        self->counters_dirty = true;
+    }
+    else if (rc != CW_EBUSY && rc != CW_EIO)
+        s_reject (self, routing_id, routing_id_len, h->stream, h->sequence, rc,
+                  "nudge acknowledgement refused");
+}
+
 /*  Handles one message from a device. */
 static void
 s_handle_frame (s_gateway_t *self, zmq_msg_t *rid, zmq_msg_t *msg)
@@ -364,6 +493,12 @@ s_handle_frame (s_gateway_t *self, zmq_msg_t *rid, zmq_msg_t *msg)
     self->stage_ns [STAGE_OPEN] += t1 - t0;
     if (rc != CW_OK) {
         s_reject (self, routing_id, routing_id_len, h.stream, h.sequence, rc, NULL);
+        return;
+    }
+    s_device_connected (self, dev, routing_id, routing_id_len);
+    if (h.kind == CW_FRAME_KIND_NUDGE_ACK) {
+        s_nudge_ack (self, dev, &h, self->plain, plain_len, routing_id, routing_id_len);
+        sodium_memzero (self->plain, plain_len);
         return;
     }
     if (self->pending_count == self->config->commit_max_frames)
@@ -475,6 +610,8 @@ s_flush_counters (s_gateway_t *self)
         S_ADD (name, self->stripped [i]);
     }
     S_ADD ("frames_nothing_granted", self->frames_emptied);
+    S_ADD ("nudges_delivered", self->nudges_delivered);
+    S_ADD ("nudge_acks", self->nudge_acks);
 #undef S_ADD
     return rc;
 }
@@ -486,7 +623,7 @@ s_clear_counters (s_gateway_t *self)
     memset (self->rejected, 0, sizeof self->rejected);
     memset (self->stage_ns, 0, sizeof self->stage_ns);
     memset (self->stripped, 0, sizeof self->stripped);
-    self->frames_emptied = 0;
+    self->frames_emptied = self->nudges_delivered = self->nudge_acks = 0;
 }
 
 static void
@@ -610,13 +747,24 @@ s_forget_mask (void *ctx, cw_device_entry_t *entry)
 static void
 s_handle_control (s_gateway_t *self)
 {
+    zmq_msg_t msg;
+    zmq_msg_init (&msg);
+    int n = zmq_msg_recv (&msg, self->control, 0);
+    const uint8_t *data = zmq_msg_data (&msg);
+    if (n > 5 + 2 * (int) CW_ID_BYTES && memcmp (data, "nudge", 5) == 0
+        && (size_t) n - 5 - 2 * CW_ID_BYTES <= CW_NUDGE_BODY_MAX)
+        s_deliver_nudge (self, data + 5, data + 5 + CW_ID_BYTES, data + 5 + 2 * CW_ID_BYTES,
+                         (size_t) n - 5 - 2 * CW_ID_BYTES);
     uint8_t buf [64];
-    int n = zmq_recv (self->control, buf, sizeof buf, 0);
+    if (n > 0 && (size_t) n <= sizeof buf)
+        memcpy (buf, data, (size_t) n);
+    zmq_msg_close (&msg);
     if (n == 6 + (int) CW_ID_BYTES && memcmp (buf, "revoke", 6) == 0)
         cw_device_cache_remove (self->devices, buf + 6);
     else if (n == 7 + (int) CW_ID_BYTES && memcmp (buf, "consent", 7) == 0) {
         s_user_t u = { buf + 7 };
         cw_device_cache_each (self->devices, s_forget_mask, &u);
+        zmq_send (self->coach, buf, (size_t) n, ZMQ_DONTWAIT);
     }
 }
 
@@ -673,6 +821,7 @@ s_setup (s_gateway_t *self)
     zmq_setsockopt (self->router, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt (self->control, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt (self->router, ZMQ_CURVE_SERVER, &one, sizeof one);
+    zmq_setsockopt (self->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt (self->router, ZMQ_CURVE_SECRETKEY, cw_keyring_server_secret (c->keyring), 32);
     zmq_setsockopt (self->router, ZMQ_ZAP_DOMAIN, CW_ZAP_DOMAIN_GATEWAY,
                     strlen (CW_ZAP_DOMAIN_GATEWAY));
@@ -691,12 +840,19 @@ s_setup (s_gateway_t *self)
     zmq_getsockopt (self->router, ZMQ_LAST_ENDPOINT, self->owner->endpoint, &len);
     if (zmq_bind (self->control, CW_GATEWAY_CONTROL_ENDPOINT) != 0)
         return CW_EIO;
+    self->coach = zmq_socket (c->zmq_ctx, ZMQ_PUSH);
+    if (!self->coach)
+        return CW_EIO;
+    zmq_setsockopt (self->coach, ZMQ_LINGER, &zero, sizeof zero);
+    if (zmq_connect (self->coach, CW_COACH_CONTROL_ENDPOINT) != 0)
+        return CW_EIO;
     int rc = cw_store_open (&self->store, c->db_path, false);
     if (rc != CW_OK)
         return rc;
     if ((rc = cw_store_autocheckpoint (self->store, false)) != CW_OK)
         return rc;
-    if ((rc = cw_consent_open (&self->consent, self->store)) != CW_OK)
+    if ((rc = cw_consent_open (&self->consent, self->store)) != CW_OK
+        || (rc = cw_nudges_open (&self->nudges, self->store)) != CW_OK)
         return rc;
     size_t n_fields = 0;
     const cw_catalog_entry_t *fields = cw_catalog_entries (&n_fields);
@@ -722,6 +878,7 @@ s_teardown (s_gateway_t *self)
         s_commit (self, true);
     cw_device_cache_destroy (&self->devices);
     cw_consent_destroy (&self->consent);
+    cw_nudges_destroy (&self->nudges);
     cw_store_destroy (&self->store);
     if (self->plain)
         sodium_free (self->plain);
@@ -731,6 +888,7 @@ s_teardown (s_gateway_t *self)
     free (self->dirty);
     zmq_close (self->router);
     zmq_close (self->control);
+    zmq_close (self->coach);
 }
 
 static void

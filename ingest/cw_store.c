@@ -619,6 +619,55 @@ cw_store_frame_each (cw_store_t *self, const uint8_t *user_id, int64_t after_row
 }
 
 int
+cw_store_frame_delete_user (cw_store_t *self, const uint8_t *user_id, uint64_t *deleted)
+{
+    if (!self || !user_id)
+        return CW_EINVAL;
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self, "DELETE FROM frames WHERE user_id = ?1", &st);
+    if (rc != CW_OK)
+        return rc;
+    sqlite3_bind_blob (st, 1, user_id, CW_ID_BYTES, SQLITE_TRANSIENT);
+    rc = s_step_done (st);
+    if (deleted)
+        *deleted = rc == CW_OK ? (uint64_t) sqlite3_changes (self->db) : 0;
+    return rc;
+}
+
+int
+cw_store_frame_update (cw_store_t *self, int64_t row, const uint8_t *sealed, size_t sealed_len)
+{
+    if (!self || !sealed || sealed_len > INT32_MAX)
+        return CW_EINVAL;
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self, "UPDATE frames SET sealed = ?2 WHERE row = ?1", &st);
+    if (rc != CW_OK)
+        return rc;
+    sqlite3_bind_int64 (st, 1, row);
+    sqlite3_bind_blob (st, 2, sealed, (int) sealed_len, SQLITE_TRANSIENT);
+    rc = s_step_done (st);
+    if (rc == CW_OK && sqlite3_changes (self->db) == 0)
+        rc = CW_ENOENT;
+    return rc;
+}
+
+int
+cw_store_frame_delete (cw_store_t *self, int64_t row)
+{
+    if (!self)
+        return CW_EINVAL;
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self, "DELETE FROM frames WHERE row = ?1", &st);
+    if (rc != CW_OK)
+        return rc;
+    sqlite3_bind_int64 (st, 1, row);
+    rc = s_step_done (st);
+    if (rc == CW_OK && sqlite3_changes (self->db) == 0)
+        rc = CW_ENOENT;
+    return rc;
+}
+
+int
 cw_store_counter_add (cw_store_t *self, const char *name, uint64_t delta)
 {
     if (!self || !name || delta > INT64_MAX)

@@ -316,6 +316,99 @@ batch_free (Coachwire__SensorBatch *b)
     free (b);
 }
 
+cw_cred_t *
+harness_principal (harness_t *self, cw_principal_kind_t kind, const char *name,
+                   const uint8_t *owner, uint8_t *id_out)
+{
+    cw_principal_t p;
+    memset (&p, 0, sizeof p);
+    p.kind = kind;
+    snprintf (p.name, sizeof p.name, "%s", name);
+    if (kind == CW_PRINCIPAL_USER) {
+        snprintf (p.locale, sizeof p.locale, "en");
+        snprintf (p.time_zone, sizeof p.time_zone, "UTC");
+    }
+    if (owner)
+        memcpy (p.owner_id, owner, CW_ID_BYTES);
+    uint8_t sk [32];
+    crypto_box_keypair (p.public_key, sk);
+    assert_int_equal (cw_store_principal_add (self->store, &p), CW_OK);
+    if (kind == CW_PRINCIPAL_USER) {
+        uint8_t key [32], wrapped [CW_WRAPPED_KEY_BYTES];
+        assert_int_equal (cw_keyring_person_key_new (self->keyring, p.id, key, wrapped), CW_OK);
+        assert_int_equal (cw_store_person_key_put (self->store, p.id, wrapped), CW_OK);
+        sodium_memzero (key, sizeof key);
+    }
+    cw_cred_t *cred = NULL;
+    assert_int_equal (cw_cred_new (&cred, (cw_cred_kind_t) kind, p.id, name, p.public_key, sk,
+                                   cw_keyring_server_public (self->keyring),
+                                   self->config.gateway_public, self->config.api_public),
+                      CW_OK);
+    sodium_memzero (sk, sizeof sk);
+    if (id_out)
+        memcpy (id_out, p.id, CW_ID_BYTES);
+    return cred;
+}
+
+const cw_keyring_t *harness_keyring (harness_t *self) { return self->keyring; }
+
+typedef struct {
+    harness_t *harness;
+    uint8_t *key;               /* NULL: the person has no data key (erased) */
+    harness_frame_fn fn;
+    void *ctx;
+    size_t count;
+} s_each_t;
+
+static int
+s_each_frame (void *ctx, const cw_stored_frame_t *f)
+{
+    s_each_t *e = ctx;
+    e->count++;
+    Coachwire__SensorBatch *batch = NULL;
+    if (e->key && f->sealed_len >= CW_STORED_OVERHEAD) {
+        uint8_t *plain = malloc (f->sealed_len);
+        size_t len = 0;
+        if (cw_stored_open (plain, &len, e->key, f->device_id, f->user_id, f->stream,
+                            f->sequence, f->sealed, f->sealed_len) == CW_OK)
+            batch = coachwire__sensor_batch__unpack (NULL, len, plain);
+        free (plain);
+    }
+    e->fn (e->ctx, f, batch);
+    if (batch)
+        coachwire__sensor_batch__free_unpacked (batch, NULL);
+    return CW_OK;
+}
+
+size_t
+harness_stored_each (harness_t *self, const uint8_t *user_id, int64_t after_row,
+                     harness_frame_fn fn, void *ctx)
+{
+    s_each_t e = { self, NULL, fn, ctx, 0 };
+    uint8_t wrapped [CW_WRAPPED_KEY_BYTES];
+    if (cw_store_person_key_get (self->store, user_id, wrapped) == CW_OK) {
+        e.key = sodium_malloc (32);
+        assert_int_equal (cw_keyring_person_key_unwrap (self->keyring, user_id, wrapped, e.key),
+                          CW_OK);
+    }
+    assert_int_equal (cw_store_frame_each (self->store, user_id, after_row, 0, s_each_frame, &e),
+                      CW_OK);
+    if (e.key)
+        sodium_free (e.key);
+    return e.count;
+}
+
+Coachwire__SensorBatch *
+batch_heart_rate_rr (uint64_t start_ms, size_t n, uint32_t bpm, uint32_t rr_ms)
+{
+    Coachwire__SensorBatch *b = batch_heart_rate (start_ms, n, bpm);
+    b->heart_rate->n_rr_interval_ms = n;
+    b->heart_rate->rr_interval_ms = calloc (n, sizeof (uint32_t));
+    for (size_t i = 0; i < n; i++)
+        b->heart_rate->rr_interval_ms [i] = rr_ms;
+    return b;
+}
+
 uint8_t *
 harness_read_file (const char *path, size_t *len)
 {

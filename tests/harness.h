@@ -11,6 +11,7 @@
 
 #include "coachwire.pb-c.h"
 #include "coachwire/cw_cred.h"
+#include "coachwire/cw_keyring.h"
 #include "coachwire/cw_server.h"
 #include "coachwire/cw_store.h"
 
@@ -58,6 +59,25 @@ const uint8_t *device_payload_key (device_t *self);
 /*  A small valid heart-rate batch starting at start_ms with n samples of bpm. */
 Coachwire__SensorBatch *batch_heart_rate (uint64_t start_ms, size_t n, uint32_t bpm);
 void batch_free (Coachwire__SensorBatch *batch);
+
+/*  A principal of kind added straight into the store, with its credential (destroy it): a
+ *  person (with a data key), a device (owner = a person's id), a coach or an operator. id_out
+ *  (may be NULL) gets the principal's id. */
+cw_cred_t *harness_principal (harness_t *self, cw_principal_kind_t kind, const char *name,
+                              const uint8_t *owner, uint8_t *id_out);
+const cw_keyring_t *harness_keyring (harness_t *self);
+
+/*  Calls fn for each stored frame of user with row > after_row, opened with the person's
+ *  data key and decoded (batch NULL when it could not be opened or decoded). Returns the
+ *  number of frames visited. */
+typedef void (*harness_frame_fn) (void *ctx, const cw_stored_frame_t *frame,
+                                  const Coachwire__SensorBatch *batch);
+size_t harness_stored_each (harness_t *self, const uint8_t *user_id, int64_t after_row,
+                            harness_frame_fn fn, void *ctx);
+
+/*  A heart-rate batch of n samples of bpm with n rr intervals of rr_ms. */
+Coachwire__SensorBatch *batch_heart_rate_rr (uint64_t start_ms, size_t n, uint32_t bpm,
+                                             uint32_t rr_ms);
 
 /*  Reads a file into a malloc'd buffer; returns NULL if missing. */
 uint8_t *harness_read_file (const char *path, size_t *len);

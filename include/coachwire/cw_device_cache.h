@@ -21,6 +21,8 @@ extern "C" {
 
 typedef struct _cw_device_cache_t cw_device_cache_t;
 
+#define CW_DEVICE_ROUTING_ID_MAX 32
+
 typedef struct {
     uint8_t device_id [CW_ID_BYTES];
     uint8_t user_id [CW_ID_BYTES];
@@ -33,6 +35,8 @@ typedef struct {
     bool mask_loaded;           /* keep_mask is current (cleared by a consent change) */
     uint64_t keep_mask;         /* catalog bits the person granted for any purpose */
     uint64_t mask_valid_until;  /* ms; the earliest grant expiry, 0 = none */
+    uint8_t routing_id [CW_DEVICE_ROUTING_ID_MAX];  /* its connection now, for nudges */
+    uint8_t routing_id_len;     /* 0: not seen on this run of the gateway */
 } cw_device_entry_t;
 
 CW_EXPORT int cw_device_cache_new (cw_device_cache_t **out) CW_MUST_CHECK;
@@ -58,6 +62,8 @@ CW_EXPORT void cw_device_cache_each (cw_device_cache_t *self,
                                      void (*fn) (void *ctx, cw_device_entry_t *entry),
                                      void *ctx);
 CW_EXPORT size_t cw_device_cache_size (const cw_device_cache_t *self);
+/*  The id of the valid entry whose key_slot is slot, or NULL. */
+CW_EXPORT const uint8_t *cw_device_cache_id_at (const cw_device_cache_t *self, size_t slot);
 
 #ifdef __cplusplus
 }

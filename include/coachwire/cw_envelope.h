@@ -3,8 +3,9 @@
  *  Wire layout of a frame (all integers big-endian), PROTOCOL.md section "Frame":
  *      offset  size  field
  *      0       1     version            CW_PROTOCOL_VERSION
- *      1       1     kind               CW_FRAME_KIND_BATCH
- *      2       2     stream             SensorBatch oneof case (1 imu ... 6 weight)
+ *      1       1     kind               CW_FRAME_KIND_BATCH or CW_FRAME_KIND_NUDGE_ACK
+ *      2       2     stream             batch: SensorBatch oneof case (1 imu ... 6 weight);
+ *                                       nudge ack: 0 received, 1 opened, 2 dismissed, 3 helpful
  *      4       8     sequence           per (device, stream), 1 .. 2^63-1, +1 per frame
  *      12      24    nonce              random, from the operating system's CSPRNG
  *      36      n+16  ciphertext || tag  XChaCha20-Poly1305-IETF of the SensorBatch bytes
@@ -24,7 +25,8 @@ extern "C" {
 #endif
 
 #define CW_PROTOCOL_VERSION      1
-#define CW_FRAME_KIND_BATCH      1
+#define CW_FRAME_KIND_BATCH      1     /* stream 1..6: a sealed SensorBatch */
+#define CW_FRAME_KIND_NUDGE_ACK  2     /* stream 0..3 = feedback: a sealed 16-byte nudge id */
 #define CW_FRAME_HEADER_BYTES    12u    /* version, kind, stream, sequence */
 #define CW_FRAME_NONCE_BYTES     24u
 #define CW_FRAME_TAG_BYTES       16u
@@ -65,6 +67,12 @@ CW_EXPORT int cw_envelope_seal (uint8_t *frame, size_t frame_cap, size_t *frame_
                                 const uint8_t *key, const uint8_t *device_id, uint16_t stream,
                                 uint64_t sequence, const uint8_t *plain, size_t plain_len)
     CW_MUST_CHECK;
+
+/*  The same for any kind (CW_FRAME_KIND_*), with that kind's stream range. */
+CW_EXPORT int cw_envelope_seal_kind (uint8_t *frame, size_t frame_cap, size_t *frame_len,
+                                     const uint8_t *key, const uint8_t *device_id, uint8_t kind,
+                                     uint16_t stream, uint64_t sequence, const uint8_t *plain,
+                                     size_t plain_len) CW_MUST_CHECK;
 
 /*  Parses the clear header without opening anything, so that an error reply can name the
  *  stream and sequence. Returns CW_OK, CW_EFRAME (too short, unknown kind), CW_EVERSION,

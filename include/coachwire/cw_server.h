@@ -7,7 +7,10 @@
  *  Control messages (PUSH -> the gateway's PULL at CW_GATEWAY_CONTROL_ENDPOINT), one frame:
  *      "revoke" (6 bytes) || device id (16 bytes)   drop the device from caches, refuse frames
  *      "consent" (7 bytes) || person id (16 bytes)  reload the person's grants before the
- *                                                   next frame (sent before the api replies)
+ *                                                   next frame (sent before the api replies);
+ *                                                   forwarded to the coach actor
+ *      "nudge" (5) || person id (16) || nudge id (16) || packed coachwire.Nudge
+ *                                                   deliver to the person's connected devices
  */
 #ifndef CW_SERVER_H_INCLUDED
 #define CW_SERVER_H_INCLUDED
@@ -22,6 +25,7 @@ extern "C" {
 
 #define CW_ENDPOINT_MAX 256
 #define CW_GATEWAY_CONTROL_ENDPOINT "inproc://cw-gateway-control"
+#define CW_COACH_CONTROL_ENDPOINT "inproc://cw-coach-control"
 #define CW_ZAP_DOMAIN_GATEWAY "gateway"     /* admits enrolled, unrevoked device keys */
 #define CW_ZAP_DOMAIN_API "api"             /* admits person, coach, operator and device keys */
 #define CW_API_MAX_MSG_BYTES (64u * 1024u)  /* api requests larger than this are refused */
@@ -38,6 +42,7 @@ typedef struct {
     uint32_t commit_max_frames;                     /* group commit: at most this many */
     uint32_t commit_max_ms;                         /* ... or this old, whichever first */
     uint64_t start_ms;                              /* service start, for uptime */
+    char rules_path [CW_ENDPOINT_MAX];              /* coaching rules file; "" = built in */
 } cw_server_config_t;
 
 #ifdef __cplusplus

@@ -147,6 +147,16 @@ typedef int (*cw_frame_fn) (void *ctx, const cw_stored_frame_t *frame);
 CW_EXPORT int cw_store_frame_each (cw_store_t *self, const uint8_t *user_id, int64_t after_row,
                                    size_t limit, cw_frame_fn fn, void *ctx) CW_MUST_CHECK;
 
+/*  Erasure. delete_user deletes every stored frame of user_id (the dedup record in `seen`
+ *  stays: a replayed frame is still a duplicate) and sets *deleted (may be NULL). update
+ *  replaces one frame's sealed payload (a field erased from it); delete removes one frame.
+ *  CW_ENOENT when row does not exist. Call inside a transaction. */
+CW_EXPORT int cw_store_frame_delete_user (cw_store_t *self, const uint8_t *user_id,
+                                          uint64_t *deleted) CW_MUST_CHECK;
+CW_EXPORT int cw_store_frame_update (cw_store_t *self, int64_t row, const uint8_t *sealed,
+                                     size_t sealed_len) CW_MUST_CHECK;
+CW_EXPORT int cw_store_frame_delete (cw_store_t *self, int64_t row) CW_MUST_CHECK;
+
 /*  Counters: persistent named totals (frames_accepted, rejected.CW_EAUTH, ...). */
 CW_EXPORT int cw_store_counter_add (cw_store_t *self, const char *name, uint64_t delta)
     CW_MUST_CHECK;

@@ -27,6 +27,7 @@
 #ifndef CW_EDGE_H_INCLUDED
 #define CW_EDGE_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -153,6 +154,28 @@ CW_EXPORT void cw_edge_on_reject (cw_edge_t *self, cw_edge_reject_fn *fn, void *
 /*  Sets (fn non-NULL) or clears the nudge handler. Nudges that arrive with no handler set are
  *  ignored (issue 4 adds their acknowledgement). */
 CW_EXPORT void cw_edge_set_nudge_handler (cw_edge_t *self, cw_edge_nudge_fn *fn, void *ctx);
+
+/*  Consent switches, for an app to offer: grants (grant true) or withdraws one purpose on a
+ *  field ("heart_rate.bpm"), a group ("running.*") or every field ("*"), for this device's
+ *  person, over the api with the device credential (its api_endpoint). Withdrawing is the same
+ *  call with grant false; purpose is "coaching", "coach_review" or "retention" (withdrawing
+ *  also takes "any"). Blocks up to timeout_ms (0: 5000) for the service's answer; when the
+ *  call returns CW_OK the change is committed and in force at the gateway.
+ *
+ *  receipt (may be NULL with receipt_size 0) gets the signed ledger line recording the
+ *  change (JSON, see cw_ledger.h), or "" when nothing changed (already so); a receipt of a
+ *  few KiB is usual, 16 KiB is ample. Returns CW_OK; CW_ETOOBIG when receipt_size is too
+ *  small (the change WAS made: the receipt stays in the person's ledger); the service's code
+ *  (CW_EINVAL: unknown field or purpose, CW_EDENIED, CW_EREVOKED, CW_EBUSY) with its sentence
+ *  in cw_edge_api_error; CW_ETIMEOUT when no answer came (nothing is known to have changed:
+ *  ask again, it is idempotent). Independent of the frame queue: call it from the thread
+ *  that uses the handle. */
+CW_EXPORT int cw_edge_consent (cw_edge_t *self, const char *pattern, const char *purpose,
+                               bool grant, char *receipt, size_t receipt_size, int timeout_ms)
+    CW_MUST_CHECK;
+
+/*  The service's sentence about the last cw_edge_consent call ("" when none); never NULL. */
+CW_EXPORT const char *cw_edge_api_error (const cw_edge_t *self);
 
 /*  Hex of this device's id (32 chars), for logs; never NULL. */
 CW_EXPORT const char *cw_edge_device_id (const cw_edge_t *self);
