@@ -30,9 +30,10 @@
 #define S_ARENA_MAX (64u * 1024u * 1024u)     /* reply memory for one request */
 #define S_REVOKE_VERB "revoke"
 #define S_CONSENT_REFUSAL \
-    "only the person (or a device of theirs) may see or change their consent; a %s key may not"
+    "only the person (or a device of theirs) may see or change their consent; %s %s key may " \
+    "not"
 #define S_DATA_REFUSAL \
-    "only the person, with their own credential, may export or erase their data; a %s key " \
+    "only the person, with their own credential, may export or erase their data; %s %s key " \
     "may not"
 
 /*  ---------------------------------------------------------------------------------------
@@ -856,7 +857,9 @@ s_serve (s_server_t *self, cw_api_call_t *call, zmq_msg_t *body, bool multipart)
     if (!(command->roles & CW_ROLE (caller.kind)) && command->refusal) {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-        rc = cw_api_fail (call, CW_EDENIED, command->refusal, s_kind_name (caller.kind));
+        rc = cw_api_fail (call, CW_EDENIED, command->refusal,
+                          caller.kind == CW_PRINCIPAL_OPERATOR ? "an" : "a",
+                          s_kind_name (caller.kind));
 #pragma GCC diagnostic pop
         goto done;
     }

@@ -13,6 +13,7 @@
 #include <zmq.h>
 
 #include "coachwire/cw_api.h"
+#include "coachwire/cw_coach.h"
 #include "coachwire/cw_consent.h"
 #include "coachwire/cw_ledger.h"
 #include "coachwire/cw_envelope.h"
@@ -30,6 +31,7 @@ struct harness_t {
     cw_zap_t *zap;
     cw_gateway_t *gateway;
     cw_api_t *api;
+    cw_coach_t *coach;
 };
 
 struct device_t {
@@ -84,6 +86,7 @@ harness_start (harness_t *self)
     self->config.zmq_ctx = zmq_ctx_new ();
     assert_int_equal (cw_zap_start (&self->zap, &self->config), CW_OK);
     assert_int_equal (cw_gateway_start (&self->gateway, &self->config), CW_OK);
+    assert_int_equal (cw_coach_start (&self->coach, &self->config), CW_OK);
     if (self->with_api)
         assert_int_equal (cw_api_start (&self->api, &self->config), CW_OK);
 }
@@ -92,6 +95,7 @@ void
 harness_stop (harness_t *self)
 {
     cw_api_destroy (&self->api);
+    cw_coach_destroy (&self->coach);
     cw_gateway_destroy (&self->gateway);
     cw_zap_destroy (&self->zap);
     if (self->config.zmq_ctx)
@@ -144,6 +148,13 @@ void
 harness_grant (harness_t *self, const uint8_t *user_id, const char *pattern,
                const char *purpose)
 {
+    harness_consent (self, user_id, pattern, purpose, true);
+}
+
+void
+harness_consent (harness_t *self, const uint8_t *user_id, const char *pattern,
+                 const char *purpose, bool grant)
+{
     cw_consent_t *consent = NULL;
     cw_ledger_t *ledger = NULL;
     cw_purpose_t p;
@@ -152,8 +163,12 @@ harness_grant (harness_t *self, const uint8_t *user_id, const char *pattern,
     assert_int_equal (cw_ledger_open (&ledger, self->store,
                                       cw_keyring_signing_secret (self->keyring)), CW_OK);
     cw_consent_change_t change;
-    assert_int_equal (cw_consent_grant (consent, ledger, user_id, pattern, p, 0, cw_now_ms (),
-                                        &change), CW_OK);
+    if (grant)
+        assert_int_equal (cw_consent_grant (consent, ledger, user_id, pattern, p, 0,
+                                            cw_now_ms (), &change), CW_OK);
+    else
+        assert_int_equal (cw_consent_revoke (consent, ledger, user_id, pattern, p,
+                                             cw_now_ms (), &change), CW_OK);
     cw_ledger_destroy (&ledger);
     cw_consent_destroy (&consent);
     if (self->config.zmq_ctx) {

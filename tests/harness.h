@@ -17,7 +17,8 @@
 
 typedef struct harness_t harness_t;
 
-/*  A temporary data dir with keys and a database; starts zap + gateway (+ api if with_api). */
+/*  A temporary data dir with keys and a database; starts zap, gateway and coach (+ api if
+ *  with_api). */
 harness_t *harness_new (bool with_api);
 void harness_destroy (harness_t **self_p);
 const char *harness_dir (harness_t *self);
@@ -34,6 +35,9 @@ void harness_add_person (harness_t *self, const char *name, uint8_t *user_id);
  *  "retention") as the person would, and tells the running gateway. */
 void harness_grant (harness_t *self, const uint8_t *user_id, const char *pattern,
                     const char *purpose);
+/*  Grants (grant true) or withdraws pattern for purpose, and tells the gateway. */
+void harness_consent (harness_t *self, const uint8_t *user_id, const char *pattern,
+                      const char *purpose, bool grant);
 /*  Enrolls a device for the person; returns its credential (destroy it). */
 cw_cred_t *harness_enroll_device (harness_t *self, const uint8_t *user_id);
 /*  A credential with fresh keys that the service has never seen. */

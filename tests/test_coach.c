@@ -1,0 +1,252 @@
+/*  test_coach.c - the coaching engine inside the running service, on 127.0.0.1: a cadence
+ *  that stays low produces a nudge that reaches the phone within a second of the window's end;
+ *  its disclosure equals what the access log says the engine read; without consent the rule
+ *  never runs; a nudge for an offline person arrives when the phone reconnects, once. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "harness.h"
+#include "coachwire/cw_access_log.h"
+#include "coachwire/cw_arbiter.h"
+#include "coachwire/cw_cred.h"
+#include "coachwire/cw_error.h"
+#include "coachwire/cw_nudge.h"
+
+typedef struct {
+    harness_t *h;
+    uint8_t user [CW_ID_BYTES];
+    cw_cred_t *cred;
+    device_t *dev;
+    uint64_t seq;
+} fixture_t;
+
+static int
+s_no_consent (void *ctx, const uint8_t *user_id, const char *field, const char *purpose,
+              uint64_t now_ms, uint8_t grant_id [CW_ID_BYTES], uint32_t *policy_version)
+{
+    (void) ctx, (void) user_id, (void) field, (void) purpose, (void) now_ms, (void) grant_id;
+    (void) policy_version;
+    return CW_ECONSENT;
+}
+
+static int
+setup (void **state)
+{
+    fixture_t *f = calloc (1, sizeof *f);
+    f->h = harness_new (false);
+    harness_add_person (f->h, "ana", f->user);   /* en, UTC */
+    /* no quiet hours, so that the outcome does not depend on when the suite runs (the
+     * arbiter's own tests cover quiet hours) */
+    cw_arbiter_t *arb = NULL;
+    assert_int_equal (cw_arbiter_open (&arb, harness_store (f->h), s_no_consent, NULL), CW_OK);
+    assert_int_equal (cw_arbiter_settings_set (arb, f->user, 6, 0, 0), CW_OK);
+    cw_arbiter_destroy (&arb);
+    f->cred = harness_enroll_device (f->h, f->user);
+    f->dev = device_connect (f->h, f->cred);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown (void **state)
+{
+    fixture_t *f = *state;
+    device_destroy (&f->dev);
+    cw_cred_destroy (&f->cred);
+    harness_destroy (&f->h);
+    free (f);
+    return 0;
+}
+
+/*  Sends n seconds of running dynamics at cadence spm ending now, one frame per 10 s. */
+static void
+s_run (fixture_t *f, device_t *dev, uint32_t seconds, uint32_t cadence_spm)
+{
+    uint64_t start = cw_now_ms () - (uint64_t) seconds * 1000;
+    for (uint32_t s = 0; s < seconds; s += 10) {
+        Coachwire__RunningDynamicsBatch r = COACHWIRE__RUNNING_DYNAMICS_BATCH__INIT;
+        uint32_t deltas [10], cad [10], vo [10], st [10];
+        for (int i = 0; i < 10; i++) {
+            deltas [i] = i ? 1000 : 0;
+            cad [i] = cadence_spm * 10;
+            vo [i] = 800;
+            st [i] = 2500;
+        }
+        r.start_time_ms = start + (uint64_t) s * 1000;
+        r.n_time_delta_ms = r.n_cadence_spm_x10 = r.n_vertical_oscillation_mm_x10
+            = r.n_stance_time_ms_x10 = 10;
+        r.time_delta_ms = deltas;
+        r.cadence_spm_x10 = cad;
+        r.vertical_oscillation_mm_x10 = vo;
+        r.stance_time_ms_x10 = st;
+        Coachwire__SensorBatch b = COACHWIRE__SENSOR_BATCH__INIT;
+        b.body_case = COACHWIRE__SENSOR_BATCH__BODY_RUNNING;
+        b.running = &r;
+        device_send_batch (dev, &b, 4, ++f->seq);
+    }
+}
+
+/*  Reads downlinks for up to timeout_ms: counts acks, returns the first nudge (or NULL). */
+static Coachwire__Downlink *
+s_wait_nudge (device_t *dev, int timeout_ms)
+{
+    uint64_t until = cw_now_ms () + (uint64_t) timeout_ms;
+    while (cw_now_ms () < until) {
+        Coachwire__Downlink *d = device_recv (dev, (int) (until - cw_now_ms ()) + 1);
+        if (!d)
+            return NULL;
+        if (d->body_case == COACHWIRE__DOWNLINK__BODY_NUDGE)
+            return d;
+        assert_int_equal (d->body_case, COACHWIRE__DOWNLINK__BODY_ACK);
+        coachwire__downlink__free_unpacked (d, NULL);
+    }
+    return NULL;
+}
+
+typedef struct {
+    char fields [256];
+    char grants [256];
+    size_t decisions;
+} s_log_t;
+
+static int
+s_log_fn (void *ctx, const cw_access_record_t *r)
+{
+    s_log_t *log = ctx;
+    if (r->what != CW_ACCESS_DECISION || strstr (r->detail, "nudge sent") == NULL)
+        return CW_OK;
+    log->decisions++;
+    snprintf (log->fields, sizeof log->fields, "%s", r->fields);
+    snprintf (log->grants, sizeof log->grants, "%s", r->grant_ids);
+    assert_string_equal (r->purpose, "coaching");
+    assert_string_equal (r->actor_name, "engine");
+    return CW_OK;
+}
+
+static void
+test_without_consent_the_rule_never_runs (void **state)
+{
+    fixture_t *f = *state;
+    /* everything kept (retention), nothing granted for coaching */
+    harness_grant (f->h, f->user, "*", "retention");
+    s_run (f, f->dev, 120, 150);
+    Coachwire__Downlink *d = s_wait_nudge (f->dev, 1500);
+    assert_null (d);
+    s_log_t log = { "", "", 0 };
+    cw_access_log_t *al = NULL;
+    assert_int_equal (cw_access_log_open (&al, harness_store (f->h)), CW_OK);
+    assert_int_equal (cw_access_log_list (al, f->user, 0, 0, s_log_fn, &log), CW_OK);
+    assert_int_equal (log.decisions, 0);
+    cw_access_log_destroy (&al);
+}
+
+static void
+test_low_cadence_nudged_in_the_moment_with_its_disclosure (void **state)
+{
+    fixture_t *f = *state;
+    harness_grant (f->h, f->user, "running.*", "coaching");
+    uint64_t sent = cw_now_ms ();
+    s_run (f, f->dev, 120, 150);    /* below the default 165..180 for two minutes */
+    Coachwire__Downlink *d = s_wait_nudge (f->dev, 3000);
+    if (!d)
+        fail_msg ("no nudge reached the phone");
+    uint64_t latency = cw_now_ms () - sent;
+    printf ("frame-to-nudge: %llu ms\n", (unsigned long long) latency);
+    assert_true (latency < 1000);
+    cw_nudge_t n;
+    assert_int_equal (cw_nudge_unpack (d->nudge->body.data, d->nudge->body.len, &n), CW_OK);
+    coachwire__downlink__free_unpacked (d, NULL);
+    assert_string_equal (n.rule, "cadence_low");
+    assert_non_null (strstr (n.message, "150"));
+    assert_true (n.why.observed > 149.9 && n.why.observed < 150.1);
+    assert_true (n.why.target_lo >= 165 - 0.1);
+    /* the disclosure is exactly what the access log says the engine read for this decision */
+    s_log_t log = { "", "", 0 };
+    cw_access_log_t *al = NULL;
+    assert_int_equal (cw_access_log_open (&al, harness_store (f->h)), CW_OK);
+    assert_int_equal (cw_access_log_list (al, f->user, 0, 0, s_log_fn, &log), CW_OK);
+    cw_access_log_destroy (&al);
+    assert_int_equal (log.decisions, 1);
+    char fields [256] = "", grants [256] = "";
+    for (size_t i = 0; i < n.n_uses; i++) {
+        char hex [2 * CW_ID_BYTES + 1];
+        cw_hex_encode (hex, n.uses [i].grant_id, CW_ID_BYTES);
+        size_t fl = strlen (fields), gl = strlen (grants);
+        snprintf (fields + fl, sizeof fields - fl, "%s%s", i ? "," : "", n.uses [i].field);
+        snprintf (grants + gl, sizeof grants - gl, "%s%s", i ? "," : "", hex);
+        assert_string_equal (n.uses [i].purpose, "coaching");
+        assert_true (n.uses [i].samples > 0);
+    }
+    assert_string_equal (fields, log.fields);
+    assert_string_equal (grants, log.grants);
+    assert_string_equal (fields, "running.cadence");
+}
+
+static void
+test_withdrawal_stops_the_nudges (void **state)
+{
+    fixture_t *f = *state;
+    harness_grant (f->h, f->user, "running.*", "coaching");
+    s_run (f, f->dev, 120, 150);
+    Coachwire__Downlink *d = s_wait_nudge (f->dev, 3000);
+    assert_non_null (d);
+    coachwire__downlink__free_unpacked (d, NULL);
+    harness_consent (f->h, f->user, "running.cadence", "coaching", false);
+    /* high cadence would fire cadence_high, if the rule could still read cadence */
+    s_run (f, f->dev, 120, 195);
+    assert_null (s_wait_nudge (f->dev, 1500));
+}
+
+static void
+test_offline_person_gets_the_nudge_on_reconnect_once (void **state)
+{
+    fixture_t *f = *state;
+    harness_grant (f->h, f->user, "running.*", "coaching");
+    /* the watch sends the run and is gone before the engine has looked at it */
+    s_run (f, f->dev, 120, 150);
+    zmq_poll (NULL, 0, 20);
+    device_destroy (&f->dev);
+    zmq_poll (NULL, 0, 600);
+    cw_nudges_t *nudges = NULL;
+    assert_int_equal (cw_nudges_open (&nudges, harness_store (f->h)), CW_OK);
+    /* the phone comes back: on its first frame the waiting nudge is delivered */
+    f->dev = device_connect (f->h, f->cred);
+    Coachwire__SensorBatch *hr = batch_heart_rate (cw_now_ms () - 10000, 5, 120);
+    device_send_batch (f->dev, hr, 2, 1);
+    batch_free (hr);
+    Coachwire__Downlink *d = s_wait_nudge (f->dev, 3000);
+    if (!d)
+        fail_msg ("the waiting nudge did not arrive on reconnect");
+    coachwire__downlink__free_unpacked (d, NULL);
+    /* once: another reconnect brings nothing */
+    device_destroy (&f->dev);
+    f->dev = device_connect (f->h, f->cred);
+    hr = batch_heart_rate (cw_now_ms () - 10000, 5, 120);
+    device_send_batch (f->dev, hr, 2, 2);
+    batch_free (hr);
+    assert_null (s_wait_nudge (f->dev, 1000));
+    cw_nudges_destroy (&nudges);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_without_consent_the_rule_never_runs, setup,
+                                         teardown),
+        cmocka_unit_test_setup_teardown (test_low_cadence_nudged_in_the_moment_with_its_disclosure,
+                                         setup, teardown),
+        cmocka_unit_test_setup_teardown (test_withdrawal_stops_the_nudges, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_offline_person_gets_the_nudge_on_reconnect_once,
+                                         setup, teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
