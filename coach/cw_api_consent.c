@@ -1064,7 +1064,8 @@ s_export_head (cw_api_call_t *call, cw_api_consent_t *c, const cw_principal_t *p
     for (char *line = ledger; rc == CW_OK && line && *line;) {
         char *end = strchr (line, '\n');
         size_t len = end ? (size_t) (end - line) : strlen (line);
-        s_text_add (text, "{\"type\":\"consent_receipt\",\"receipt\":", 37);
+        static const char head [] = "{\"type\":\"consent_receipt\",\"receipt\":";
+        s_text_add (text, head, sizeof head - 1);
         s_text_add (text, line, len);
         s_text_add (text, "}\n", 2);
         line = end ? end + 1 : line + len;

@@ -557,10 +557,11 @@ test_export_pages (void **state)
             const char *end = strchr (p, '\n');
             assert_non_null (end);          /* every line ends in a newline */
             assert_true (p [0] == '{' && end [-1] == '}');
-            readings += strncmp (p, "{\"type\":\"reading\"", 17) == 0;
-            receipts += strncmp (p, "{\"type\":\"consent_receipt\"", 26) == 0;
-            headers += strncmp (p, "{\"type\":\"export\"", 16) == 0;
-            access += strncmp (p, "{\"type\":\"access\"", 16) == 0;
+#define S_IS(type) (strncmp (p, "{\"type\":\"" type "\"", sizeof "{\"type\":\"" type "\"" - 1) == 0)
+            readings += S_IS ("reading");
+            receipts += S_IS ("consent_receipt");
+            headers += S_IS ("export");
+            access += S_IS ("access");
             char *line = strndup (p, (size_t) (end - p));
             with_bpm += strstr (line, "\"heart_rate.bpm\":[142,142,142,142]") != NULL;
             free (line);
