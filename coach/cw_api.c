@@ -32,6 +32,10 @@
 #define S_CONSENT_REFUSAL \
     "only the person (or a device of theirs) may see or change their consent; %s %s key may " \
     "not"
+#define S_COACH_REFUSAL \
+    "only a coach the person accepted may do this; %s %s key may not"
+#define S_COACH_VIEW_REFUSAL \
+    "only the person, or a coach they accepted, may see this; %s %s key may not"
 #define S_DATA_REFUSAL \
     "only the person, with their own credential, may export or erase their data; %s %s key " \
     "may not"
@@ -738,6 +742,34 @@ static const cw_api_command_t s_commands [] = {
       cw_api_data_export, CW_ROLE_USER, S_DATA_REFUSAL },
     { COACHWIRE__API_REQUEST__BODY_DATA_ERASE, "data_erase", cw_api_data_erase_check,
       cw_api_data_erase, CW_ROLE_USER, S_DATA_REFUSAL },
+    /* Coaches and the person's nudges (cw_api_coach.c). */
+    { COACHWIRE__API_REQUEST__BODY_COACH_ADD, "coach_add", cw_api_coach_add_check,
+      cw_api_coach_add, CW_ROLE_OPERATOR,
+      "only an operator may add coaches; %s %s key may not" },
+    { COACHWIRE__API_REQUEST__BODY_COACH_ACCEPT, "coach_accept", cw_api_coach_link_check,
+      cw_api_coach_accept, CW_ROLE_USER,
+      "only the person, with their own key, may accept a coach; %s %s key may not" },
+    { COACHWIRE__API_REQUEST__BODY_COACH_REMOVE, "coach_remove", cw_api_coach_link_check,
+      cw_api_coach_remove, CW_ROLE_USER,
+      "only the person, with their own key, may remove a coach; %s %s key may not" },
+    { COACHWIRE__API_REQUEST__BODY_CLIENTS, "clients", NULL, cw_api_clients, CW_ROLE_COACH,
+      "only a coach has clients; %s %s key has none" },
+    { COACHWIRE__API_REQUEST__BODY_PLAN_SHOW, "plan_show", cw_api_plan_show_check,
+      cw_api_plan_show, CW_ROLE_COACH | CW_ROLE_USER, S_COACH_VIEW_REFUSAL },
+    { COACHWIRE__API_REQUEST__BODY_PLAN_SET, "plan_set", cw_api_plan_set_check,
+      cw_api_plan_set, CW_ROLE_COACH, S_COACH_REFUSAL },
+    { COACHWIRE__API_REQUEST__BODY_PLAN_REVIEW, "plan_review", cw_api_plan_review_check,
+      cw_api_plan_review, CW_ROLE_COACH, S_COACH_REFUSAL },
+    { COACHWIRE__API_REQUEST__BODY_PROGRESS, "progress", cw_api_progress_check,
+      cw_api_progress, CW_ROLE_COACH | CW_ROLE_USER, S_COACH_VIEW_REFUSAL },
+    { COACHWIRE__API_REQUEST__BODY_NUDGES, "nudges", cw_api_nudges_check, cw_api_nudges,
+      CW_ROLE_COACH | CW_ROLE_USER, S_COACH_VIEW_REFUSAL },
+    { COACHWIRE__API_REQUEST__BODY_COACH_EFFECTIVENESS, "coach_effectiveness",
+      cw_api_effectiveness_check, cw_api_effectiveness, CW_ROLE_COACH, S_COACH_REFUSAL },
+    { COACHWIRE__API_REQUEST__BODY_SETTINGS, "settings", cw_api_settings_check,
+      cw_api_settings, CW_ROLE_USER,
+      "only the person, with their own key, may see or change their nudge settings; %s %s "
+      "key may not" },
 };
 
 const cw_api_command_t *

@@ -1073,8 +1073,15 @@ s_export_head (cw_api_call_t *call, cw_api_consent_t *c, const cw_principal_t *p
     free (ledger);
     if (rc == CW_OK)
         rc = cw_access_log_list (c->log, person->id, 0, 0, s_export_access, &lines);
-    /* Nudges: when the engine keeps the person's nudges, write them here as
-     * {"type":"nudge",...} lines (the Nudge message with its disclosure). */
+    /* Nudges: {"type":"nudge","nudge":{...}} lines, each with its why and disclosure. */
+    if (rc == CW_OK) {
+        char *nudges = NULL;
+        size_t nudges_len = 0;
+        rc = cw_api_coach_export (call, person->id, &nudges, &nudges_len);
+        if (rc == CW_OK && nudges_len)
+            s_text_add (text, nudges, nudges_len);
+        free (nudges);
+    }
     if (rc == CW_OK)
         rc = text->rc;
     if (rc != CW_OK)
@@ -1201,17 +1208,21 @@ s_erase_all (cw_api_call_t *call, cw_api_consent_t *c, const cw_principal_t *per
         rc = cw_store_frame_delete_user (call->store, person->id, &frames);
     if (rc == CW_OK)
         rc = cw_access_log_erase (c->log, person->id, &rows);
-    /* Derived data: when the engine keeps per-person features, plans or nudges in the store,
-     * delete them here, inside this transaction. */
+    /* Derived data: nudges, plans and progress, the arbiter's decisions, coach links. */
+    uint64_t nudges = 0, plans = 0, decisions = 0;
+    if (rc == CW_OK)
+        rc = cw_api_coach_erase (call, person->id, &nudges, &plans, &decisions);
     for (size_t i = 0; rc == CW_OK && i < devices.count; i++)
         rc = cw_store_principal_revoke (call->store, devices.ids [i]);
     if (rc == CW_OK)
         rc = cw_consent_revoke (c->consent, c->ledger, person->id, "*", CW_PURPOSE_ANY, now,
                                 &change);
     char note [CW_LEDGER_REASON_MAX];
-    snprintf (note, sizeof note, "erasure of all data: data key destroyed, %llu stored "
-              "readings and %llu access-log rows deleted, %zu devices revoked",
-              (unsigned long long) frames, (unsigned long long) rows, devices.count);
+    snprintf (note, sizeof note, "erasure of all data: data key destroyed; deleted %llu "
+              "readings, %llu access-log rows, %llu nudges, %llu plans, %llu decisions; %zu "
+              "devices revoked", (unsigned long long) frames,
+              (unsigned long long) rows, (unsigned long long) nudges,
+              (unsigned long long) plans, (unsigned long long) decisions, devices.count);
     cw_receipt_t receipt = {
         .kind = CW_LEDGER_ERASE, .ts_ms = now, .policy_version = version,
         .fields = fields, .n_fields = n_fields, .note = note,

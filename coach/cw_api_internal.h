@@ -112,6 +112,44 @@ int cw_api_access_log (cw_api_call_t *call, const Coachwire__ApiRequest *req);
 int cw_api_data_export (cw_api_call_t *call, const Coachwire__ApiRequest *req);
 int cw_api_data_erase (cw_api_call_t *call, const Coachwire__ApiRequest *req);
 
+/*  ---------------------------------------------------------------------------------------
+ *  Coaches and the person's nudges (cw_api_coach.c). */
+
+int cw_api_coach_add_check (const Coachwire__ApiRequest *req, char *reason, size_t reason_size);
+int cw_api_coach_link_check (const Coachwire__ApiRequest *req, char *reason,
+                             size_t reason_size);
+int cw_api_plan_show_check (const Coachwire__ApiRequest *req, char *reason, size_t reason_size);
+int cw_api_plan_set_check (const Coachwire__ApiRequest *req, char *reason, size_t reason_size);
+int cw_api_plan_review_check (const Coachwire__ApiRequest *req, char *reason,
+                              size_t reason_size);
+int cw_api_progress_check (const Coachwire__ApiRequest *req, char *reason, size_t reason_size);
+int cw_api_nudges_check (const Coachwire__ApiRequest *req, char *reason, size_t reason_size);
+int cw_api_effectiveness_check (const Coachwire__ApiRequest *req, char *reason,
+                                size_t reason_size);
+int cw_api_settings_check (const Coachwire__ApiRequest *req, char *reason, size_t reason_size);
+
+int cw_api_coach_add (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+int cw_api_coach_accept (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+int cw_api_coach_remove (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+int cw_api_clients (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+int cw_api_plan_show (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+int cw_api_plan_set (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+int cw_api_plan_review (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+int cw_api_progress (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+int cw_api_nudges (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+int cw_api_effectiveness (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+int cw_api_settings (cw_api_call_t *call, const Coachwire__ApiRequest *req);
+
+/*  For data export: the person's nudges (every state) as JSON lines {"type":"nudge",
+ *  "nudge":{...}} into *lines (malloc'd, NUL-terminated; free it), *len bytes. */
+int cw_api_coach_export (cw_api_call_t *call, const uint8_t *user_id, char **lines,
+                         size_t *len) CW_MUST_CHECK;
+/*  For data erase, inside its transaction: deletes the person's nudges (with feedback and
+ *  outcomes), plans (goals, progress), arbiter decisions and settings, and coach links.
+ *  Counts (may be NULL) of nudges, plan versions and decisions deleted. */
+int cw_api_coach_erase (cw_api_call_t *call, const uint8_t *user_id, uint64_t *nudges,
+                        uint64_t *plans, uint64_t *decisions) CW_MUST_CHECK;
+
 /*  Sends one control message to the gateway ("consent" || id, "revoke" || id); logs on
  *  failure (the store stays the truth). */
 void cw_api_control_send (cw_api_call_t *call, const char *verb, const uint8_t *id);

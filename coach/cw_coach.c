@@ -52,6 +52,7 @@ typedef struct {
     cw_plan_t *plan;                    /* active plan, or the default */
     uint64_t plan_start;
     uint64_t coaching_mask;             /* fields granted for coaching */
+    uint64_t retention_mask;            /* fields the person lets us keep after processing */
     cw_rule_track_t tracks [S_MAX_RULES];
     s_minute_t minutes [CW_GOAL_WEEKLY_DISTANCE + 8];
     int32_t today;                      /* local yyyymmdd of the totals below */
@@ -91,6 +92,12 @@ typedef struct {
     s_person_t *people;                 /* indexed by the cache entry's key_slot */
     size_t people_cap;
     int64_t cursor;                     /* last frame row processed */
+    uint64_t stream_fields [CW_STREAM_MAX + 1];  /* non-structural catalog bits per stream */
+    uint8_t *packed;                    /* sodium: a batch re-packed for retention */
+    uint64_t kept, trimmed, deleted;    /* retention, since start (logged) */
+    bool in_tx;                         /* inside the tick's transaction */
+    cw_nudge_t *deferred;               /* nudges made in it: delivered after its commit */
+    size_t deferred_count, deferred_cap;
     uint64_t last_daily_ms;
 } s_coach_t;
 
@@ -155,6 +162,20 @@ s_plan (s_coach_t *self, const s_person_t *person)
     return person->plan ? person->plan : self->default_plan;
 }
 
+/*  The person's grants for coaching (what the engine may read) and retention (what may be
+ *  kept once it has). On failure, nothing: the safe side. */
+static void
+s_load_masks (s_coach_t *self, const uint8_t *user_id, s_person_t *person)
+{
+    uint64_t now = cw_now_ms ();
+    if (cw_consent_mask (self->consent, user_id, CW_PURPOSE_COACHING, now,
+                         &person->coaching_mask, NULL) != CW_OK)
+        person->coaching_mask = 0;
+    if (cw_consent_mask (self->consent, user_id, CW_PURPOSE_RETENTION, now,
+                         &person->retention_mask, NULL) != CW_OK)
+        person->retention_mask = 0;
+}
+
 /*  Finds or loads a person: their locale, zone, data key, plan and coaching grants. NULL when
  *  the person is unknown or erased (no key: nothing of theirs can be read). */
 static s_person_t *
@@ -193,9 +214,7 @@ s_person (s_coach_t *self, const uint8_t *user_id, const uint8_t **key)
         snprintf (person->time_zone, sizeof person->time_zone, "%s",
                   p.time_zone [0] ? p.time_zone : "UTC");
         s_load_plan (self, user_id, person);
-        if (cw_consent_mask (self->consent, user_id, CW_PURPOSE_COACHING, cw_now_ms (),
-                             &person->coaching_mask, NULL) != CW_OK)
-            person->coaching_mask = 0;
+        s_load_masks (self, user_id, person);
         person->loaded = true;
     }
     *key = cw_device_cache_person_key (self->keys, e);
@@ -269,7 +288,21 @@ s_fired (s_coach_t *self, const uint8_t *user_id, s_person_t *person, const cw_r
     if (cw_nudge_build (&nudge, &cand, &d, person->locale, 0) != CW_OK
         || cw_nudges_put (self->nudges, &nudge) != CW_OK)
         return;
-    s_deliver (self, &nudge);
+    if (!self->in_tx) {
+        s_deliver (self, &nudge);
+        return;
+    }
+    /* Not before the commit: the gateway must find the nudge stored when it marks it
+     * delivered, and must not wait for our write lock. */
+    if (self->deferred_count == self->deferred_cap) {
+        size_t cap = self->deferred_cap ? self->deferred_cap * 2 : 8;
+        cw_nudge_t *grown = realloc (self->deferred, cap * sizeof *grown);
+        if (!grown)
+            return;     /* stays pending: delivered when a device next shows up */
+        self->deferred = grown;
+        self->deferred_cap = cap;
+    }
+    self->deferred [self->deferred_count++] = nudge;
 }
 
 /*  A running-dynamics field of sample i in the goal's unit. */
@@ -502,8 +535,7 @@ s_daily (s_coach_t *self, uint64_t now)
     }
 }
 
-/*  cw_store_frame_each callback: copies the frames this tick will process. Only the streams
- *  the rules read are copied; the cursor passes over the rest. */
+/*  cw_store_frame_each callback: copies the frames this tick will process. */
 static int
 s_copy_frame (void *ctx, const cw_stored_frame_t *fr)
 {
@@ -514,8 +546,8 @@ s_copy_frame (void *ctx, const cw_stored_frame_t *fr)
     c->row = fr->row;
     c->sealed = NULL;
     c->sealed_len = 0;
-    if ((fr->stream == 4 || fr->stream == 5) && fr->sealed_len >= CW_STORED_OVERHEAD
-        && fr->sealed_len <= CW_PAYLOAD_MAX_BYTES) {
+    if (fr->sealed_len >= CW_STORED_OVERHEAD
+        && fr->sealed_len <= CW_PAYLOAD_MAX_BYTES + CW_STORED_OVERHEAD) {
         c->sealed = malloc (fr->sealed_len);
         if (!c->sealed)
             return CW_ENOSPC;
@@ -531,7 +563,46 @@ s_copy_frame (void *ctx, const cw_stored_frame_t *fr)
     return CW_OK;
 }
 
-/*  Processes one copied frame: the engine's rules read running dynamics and meals. */
+/*  Raw readings outlive processing only under `retention`: once the engine has read a frame,
+ *  what the person did not grant for retention is removed from the stored copy (the row is
+ *  deleted when nothing is left). plain holds the frame's original bytes. */
+static void
+s_retain (s_coach_t *self, const cw_stored_frame_t *fr, s_person_t *person, const uint8_t *key,
+          const uint8_t *plain, size_t len)
+{
+    uint64_t need = self->stream_fields [fr->stream];
+    if ((person->retention_mask & need) == need) {
+        self->kept++;
+        return;
+    }
+    Coachwire__SensorBatch *b = coachwire__sensor_batch__unpack (NULL, len, plain);
+    cw_strip_result_t res;
+    int rc = b ? cw_strip_batch (b, person->retention_mask, NULL, &res) : CW_EDECODE;
+    if (rc == CW_OK && !res.empty) {
+        size_t n = coachwire__sensor_batch__pack (b, self->packed);
+        uint8_t *sealed = malloc (n + CW_STORED_OVERHEAD);
+        if (sealed) {
+            cw_stored_seal (sealed, key, fr->device_id, fr->user_id, fr->stream, fr->sequence,
+                            self->packed, n);
+            rc = cw_store_frame_update (self->store, fr->row, sealed, n + CW_STORED_OVERHEAD);
+            free (sealed);
+            self->trimmed++;
+        }
+        sodium_memzero (self->packed, n);
+    }
+    else if (rc == CW_OK || rc == CW_EDECODE) {
+        rc = cw_store_frame_delete (self->store, fr->row);
+        self->deleted++;
+    }
+    if (rc != CW_OK && rc != CW_ENOENT)
+        fprintf (stderr, "coachwired: coach: retention of frame %lld: %s\n",
+                 (long long) fr->row, cw_strerror (rc));
+    if (b)
+        coachwire__sensor_batch__free_unpacked (b, NULL);
+}
+
+/*  Processes one copied frame: the engine's rules read running dynamics and meals; then the
+ *  stored copy is cut down to what the person lets us retain. */
 static int
 s_frame (void *ctx, const cw_stored_frame_t *fr)
 {
@@ -549,8 +620,11 @@ s_frame (void *ctx, const cw_stored_frame_t *fr)
     size_t n = 0;
     Coachwire__SensorBatch *b = NULL;
     if (cw_stored_open (plain, &n, key, fr->device_id, fr->user_id, fr->stream, fr->sequence,
-                        fr->sealed, fr->sealed_len) == CW_OK)
-        b = coachwire__sensor_batch__unpack (NULL, n, plain);
+                        fr->sealed, fr->sealed_len) == CW_OK) {
+        if (fr->stream == 4 || fr->stream == 5)
+            b = coachwire__sensor_batch__unpack (NULL, n, plain);
+        s_retain (self, fr, person, key, plain, n);
+    }
     sodium_memzero (plain, fr->sealed_len);
     sodium_free (plain);
     if (!b)
@@ -582,7 +656,7 @@ s_consent_changed (s_coach_t *self, const uint8_t *user_id)
         != CW_OK)
         mask = 0;
     uint64_t lost = person->coaching_mask & ~mask;
-    person->coaching_mask = mask;
+    s_load_masks (self, user_id, person);
     size_t n_fields = 0;
     const cw_catalog_entry_t *fields = cw_catalog_entries (&n_fields);
     for (size_t i = 0; i < n_fields && i < 64; i++) {
@@ -623,6 +697,11 @@ s_tick (s_coach_t *self)
     if (rc != CW_OK && rc != CW_ENOSPC)
         fprintf (stderr, "coachwired: coach: reading frames: %s\n",
                  cw_store_errmsg (self->store));
+    /* One transaction for the tick's writes (decisions, nudges, progress, retention): one
+     * fsync, not one per write. */
+    bool in_tx = self->batch_count && cw_store_begin (self->store) == CW_OK;
+    self->in_tx = in_tx;
+    self->deferred_count = 0;
     for (size_t i = 0; i < self->batch_count; i++) {
         s_copied_t *c = &self->batch [i];
         cw_stored_frame_t fr = { .row = c->row, .device_id = c->device_id,
@@ -633,6 +712,17 @@ s_tick (s_coach_t *self)
         free (c->sealed);
         c->sealed = NULL;
     }
+    self->in_tx = false;
+    if (in_tx && cw_store_commit (self->store) != CW_OK) {
+        /* nothing of this tick stands: read it again next tick */
+        cw_store_rollback (self->store);
+        fprintf (stderr, "coachwired: coach: commit: %s\n", cw_store_errmsg (self->store));
+        self->cursor = before;
+        return;
+    }
+    for (size_t i = 0; i < self->deferred_count; i++)
+        s_deliver (self, &self->deferred [i]);
+    self->deferred_count = 0;
     if (self->cursor != before) {
         char text [32];
         snprintf (text, sizeof text, "%lld", (long long) self->cursor);
@@ -696,6 +786,14 @@ s_setup (s_coach_t *self)
         if (rc != CW_OK)
             fprintf (stderr, "coachwired: default plan: line %u: %s\n", err.line, err.reason);
     }
+    size_t n_fields = 0;
+    const cw_catalog_entry_t *fields = cw_catalog_entries (&n_fields);
+    for (size_t i = 0; i < n_fields && i < 64; i++)
+        if (!fields [i].structural && fields [i].stream <= CW_STREAM_MAX)
+            self->stream_fields [fields [i].stream] |= 1ull << i;
+    self->packed = sodium_malloc (CW_PAYLOAD_MAX_BYTES);
+    if (rc == CW_OK && !self->packed)
+        rc = CW_ENOMEM;
     char cursor [32];
     if (rc == CW_OK && cw_store_meta_get (self->store, "coach.cursor", cursor, sizeof cursor)
         == CW_OK)
@@ -709,6 +807,9 @@ s_teardown (s_coach_t *self)
     for (size_t i = 0; i < self->people_cap; i++)
         cw_plan_destroy (&self->people [i].plan);
     free (self->people);
+    free (self->deferred);
+    if (self->packed)
+        sodium_free (self->packed);
     cw_plan_destroy (&self->default_plan);
     cw_rules_destroy (&self->rules);
     cw_device_cache_destroy (&self->keys);

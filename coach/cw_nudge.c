@@ -275,7 +275,14 @@ s_add (s_text_t *t, const char *fmt, ...)
 int
 cw_nudge_text (const cw_nudge_t *self, char **text)
 {
-    if (!self || !text)
+    return cw_nudge_text_redacted (self, NULL, 0, text);
+}
+
+int
+cw_nudge_text_redacted (const cw_nudge_t *self, const char *const *hidden, size_t n_hidden,
+                        char **text)
+{
+    if (!self || !text || (n_hidden && !hidden))
         return CW_EINVAL;
     *text = NULL;
     s_text_t t = { 0 };
@@ -286,14 +293,26 @@ cw_nudge_text (const cw_nudge_t *self, char **text)
     const char *state = cw_nudge_state_name (self->state);
     s_add (&t, "nudge %s  rule %s  %s  created %s  expires %s\n", id, self->rule,
            state ? state : "?", a, b);
-    s_add (&t, "  [%s] %s\n", self->locale, self->message);
     s_utc (self->why.window_start_ms, a, sizeof a);
     s_utc (self->why.window_end_ms, b, sizeof b);
-    s_add (&t, "  why: rule %s (%s on goal %s): %s %.2f %s against target %s %s, window %s"
-           " (%s .. %s)\n", self->rule, self->why.trigger, self->why.goal, self->why.metric,
-           self->why.observed, self->why.unit, self->why.target, self->why.unit,
-           self->why.window, a, b);
-    s_add (&t, "  disclosure: %zu field%s used\n", self->n_uses, self->n_uses == 1 ? "" : "s");
+    if (n_hidden) {
+        s_add (&t, "  [%s] (%s)\n", self->locale, CW_NUDGE_HIDDEN_TEXT);
+        s_add (&t, "  why: rule %s (%s on goal %s): %s (%s) against target %s %s, window %s"
+               " (%s .. %s)\n", self->rule, self->why.trigger, self->why.goal,
+               self->why.metric, CW_NUDGE_HIDDEN_TEXT, self->why.target, self->why.unit,
+               self->why.window, a, b);
+    }
+    else {
+        s_add (&t, "  [%s] %s\n", self->locale, self->message);
+        s_add (&t, "  why: rule %s (%s on goal %s): %s %.2f %s against target %s %s, window %s"
+               " (%s .. %s)\n", self->rule, self->why.trigger, self->why.goal,
+               self->why.metric, self->why.observed, self->why.unit, self->why.target,
+               self->why.unit, self->why.window, a, b);
+    }
+    s_add (&t, "  disclosure: %zu field%s used\n", self->n_uses + n_hidden,
+           self->n_uses + n_hidden == 1 ? "" : "s");
+    for (size_t i = 0; i < n_hidden; i++)
+        s_add (&t, "    %s  %s\n", hidden [i] ? hidden [i] : "?", CW_NUDGE_HIDDEN_TEXT);
     for (size_t i = 0; i < self->n_uses; i++) {
         const cw_field_use_t *u = &self->uses [i];
         char grant [2 * CW_ID_BYTES + 1];
@@ -743,5 +762,42 @@ cw_nudges_effectiveness_each (cw_nudges_t *self, const uint8_t *user_id, uint64_
     }
     rc = r == SQLITE_DONE ? CW_OK : cw_sql_rc (r);
     sqlite3_finalize (st);
+    return rc;
+}
+
+int
+cw_nudges_erase_user (cw_nudges_t *self, const uint8_t *user_id, uint64_t *deleted)
+{
+    if (!self || !user_id)
+        return CW_EINVAL;
+    if (deleted)
+        *deleted = 0;
+    static const char *const s_sql [] = {
+        "DELETE FROM nudge_fields WHERE nudge_id IN (SELECT id FROM nudges WHERE user_id = ?1)",
+        "DELETE FROM nudge_feedback WHERE nudge_id IN"
+        " (SELECT id FROM nudges WHERE user_id = ?1)",
+        "DELETE FROM nudge_outcomes WHERE nudge_id IN"
+        " (SELECT id FROM nudges WHERE user_id = ?1)",
+        "DELETE FROM nudges WHERE user_id = ?1",
+    };
+    int rc = cw_sql_savepoint (self->db, "nudges_erase");
+    if (rc != CW_OK)
+        return rc;
+    uint64_t count = 0;
+    for (size_t i = 0; rc == CW_OK && i < sizeof s_sql / sizeof s_sql [0]; i++) {
+        sqlite3_stmt *st = NULL;
+        if ((rc = cw_sql_prepare (self->db, s_sql [i], &st)) != CW_OK)
+            break;
+        sqlite3_bind_blob (st, 1, user_id, CW_ID_BYTES, SQLITE_STATIC);
+        rc = cw_sql_step_done (st);
+        if (rc == CW_OK)
+            count = (uint64_t) sqlite3_changes (self->db);
+    }
+    if (rc == CW_OK)
+        rc = cw_sql_release (self->db, "nudges_erase");
+    if (rc != CW_OK)
+        cw_sql_rollback_to (self->db, "nudges_erase");
+    if (rc == CW_OK && deleted)
+        *deleted = count;
     return rc;
 }

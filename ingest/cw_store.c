@@ -38,7 +38,9 @@ static const char s_schema [] =
     "CREATE TABLE person_keys (user_id BLOB PRIMARY KEY, wrapped BLOB NOT NULL);"
     "CREATE TABLE seen (device_id BLOB NOT NULL, stream INTEGER NOT NULL,"
     "  sequence INTEGER NOT NULL, PRIMARY KEY (device_id, stream, sequence)) WITHOUT ROWID;"
-    "CREATE TABLE frames (row INTEGER PRIMARY KEY, device_id BLOB NOT NULL,"
+    /* AUTOINCREMENT: row ids never come back after deletes (retention, erasure), so the
+     * coach's cursor over arrival order never skips a frame. */
+    "CREATE TABLE frames (row INTEGER PRIMARY KEY AUTOINCREMENT, device_id BLOB NOT NULL,"
     "  user_id BLOB NOT NULL, stream INTEGER NOT NULL, sequence INTEGER NOT NULL,"
     "  received_ms INTEGER NOT NULL, sealed BLOB NOT NULL);"
     "CREATE INDEX frames_user ON frames (user_id, row);"

@@ -538,7 +538,7 @@ test_export_pages (void **state)
     cw_cred_t *cred = harness_principal (h, CW_PRINCIPAL_USER, "ana", NULL, ana);
     cw_cred_t *phone = harness_principal (h, CW_PRINCIPAL_DEVICE, "phone", ana, NULL);
     cw_client_t *client = s_client (h, cred);
-    s_change_ok (client, true, "heart_rate.*", "coaching");
+    s_change_ok (client, true, "heart_rate.*", "retention");
     device_t *dev = device_connect (h, phone);
     s_send_frames (dev, 1, 7, 142);
 
@@ -628,8 +628,8 @@ test_erase_field_then_everything (void **state)
     cw_cred_t *ben_phone = harness_principal (h, CW_PRINCIPAL_DEVICE, "phone", ben, NULL);
     cw_client_t *client = s_client (h, cred);
     cw_client_t *ben_client = s_client (h, ben_cred);
-    s_change_ok (client, true, "heart_rate.*", "coaching");
-    s_change_ok (ben_client, true, "heart_rate.*", "coaching");
+    s_change_ok (client, true, "heart_rate.*", "retention");
+    s_change_ok (ben_client, true, "heart_rate.*", "retention");
     device_t *dev = device_connect (h, phone);
     device_t *ben_dev = device_connect (h, ben_phone);
     s_send_frames (dev, 1, 6, 150);

@@ -18,6 +18,8 @@
 #include "coachwire/cw_arbiter.h"
 #include "coachwire/cw_cred.h"
 #include "coachwire/cw_error.h"
+#include "coachwire/cw_gateway.h"
+#include "coachwire/cw_keyring.h"
 #include "coachwire/cw_nudge.h"
 
 typedef struct {
@@ -236,6 +238,65 @@ test_offline_person_gets_the_nudge_on_reconnect_once (void **state)
     cw_nudges_destroy (&nudges);
 }
 
+
+typedef struct {
+    const uint8_t *key;
+    size_t frames, with_cadence, with_other;
+} s_kept_t;
+
+static int
+s_kept_fn (void *ctx, const cw_stored_frame_t *fr)
+{
+    s_kept_t *k = ctx;
+    uint8_t plain [4096];
+    size_t n = 0;
+    assert_int_equal (cw_stored_open (plain, &n, k->key, fr->device_id, fr->user_id, fr->stream,
+                                      fr->sequence, fr->sealed, fr->sealed_len), CW_OK);
+    Coachwire__SensorBatch *b = coachwire__sensor_batch__unpack (NULL, n, plain);
+    assert_non_null (b);
+    k->frames++;
+    k->with_cadence += b->running->n_cadence_spm_x10 > 0;
+    k->with_other += b->running->n_vertical_oscillation_mm_x10 + b->running->n_stance_time_ms_x10
+                     > 0;
+    coachwire__sensor_batch__free_unpacked (b, NULL);
+    return CW_OK;
+}
+
+/*  Waits for the engine to have processed everything, then reads what is kept. */
+static s_kept_t
+s_kept (fixture_t *f)
+{
+    zmq_poll (NULL, 0, 800);
+    cw_keyring_t *kr = NULL;
+    assert_int_equal (cw_keyring_load (&kr, harness_dir (f->h)), CW_OK);
+    uint8_t wrapped [CW_WRAPPED_KEY_BYTES];
+    assert_int_equal (cw_store_person_key_get (harness_store (f->h), f->user, wrapped), CW_OK);
+    uint8_t *key = sodium_malloc (32);
+    assert_int_equal (cw_keyring_person_key_unwrap (kr, f->user, wrapped, key), CW_OK);
+    s_kept_t k = { key, 0, 0, 0 };
+    assert_int_equal (cw_store_frame_each (harness_store (f->h), f->user, 0, 0, s_kept_fn, &k),
+                      CW_OK);
+    sodium_free (key);
+    cw_keyring_destroy (&kr);
+    return k;
+}
+
+static void
+test_raw_readings_kept_past_processing_only_under_retention (void **state)
+{
+    fixture_t *f = *state;
+    harness_grant (f->h, f->user, "running.*", "coaching");
+    s_run (f, f->dev, 60, 170);
+    s_kept_t k = s_kept (f);
+    assert_int_equal (k.frames, 0);     /* read by the engine, then gone */
+    harness_grant (f->h, f->user, "running.cadence", "retention");
+    s_run (f, f->dev, 60, 170);
+    k = s_kept (f);
+    assert_int_equal (k.frames, 6);     /* the second run's six frames ... */
+    assert_int_equal (k.with_cadence, 6);
+    assert_int_equal (k.with_other, 0); /* ... with cadence alone */
+}
+
 int
 main (void)
 {
@@ -247,6 +308,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_withdrawal_stops_the_nudges, setup, teardown),
         cmocka_unit_test_setup_teardown (test_offline_person_gets_the_nudge_on_reconnect_once,
                                          setup, teardown),
+        cmocka_unit_test_setup_teardown (
+            test_raw_readings_kept_past_processing_only_under_retention, setup, teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -155,7 +155,7 @@ test_ungranted_field_never_stored (void **state)
     cw_client_t *client = NULL;
     assert_int_equal (cw_client_new (&client, cred, harness_api (h)), CW_OK);
     /* heart_rate.bpm granted for nothing; rr intervals granted. */
-    assert_int_equal (s_change (client, true, "heart_rate.rr_interval", "coaching"), CW_OK);
+    assert_int_equal (s_change (client, true, "heart_rate.rr_interval", "retention"), CW_OK);
     device_t *dev = device_connect (h, phone);
     s_send_acked (dev, 1, 10, S_MARKER_BPM);
 
@@ -169,7 +169,7 @@ test_ungranted_field_never_stored (void **state)
     s_assert_marker_absent (h);
 
     /* Granted now: frames sent after the grant's acknowledgement carry bpm. */
-    assert_int_equal (s_change (client, true, "heart_rate.bpm", "coaching"), CW_OK);
+    assert_int_equal (s_change (client, true, "heart_rate.bpm", "retention"), CW_OK);
     s_send_acked (dev, 11, 5, 120);
     memset (&s, 0, sizeof s);
     s.min_sequence = 11;
@@ -239,8 +239,8 @@ test_withdrawal_latency_under_load (void **state)
     cw_cred_t *phone = harness_principal (h, CW_PRINCIPAL_DEVICE, "phone", ana, NULL);
     cw_client_t *client = NULL;
     assert_int_equal (cw_client_new (&client, cred, harness_api (h)), CW_OK);
-    assert_int_equal (s_change (client, true, "heart_rate.rr_interval", "coaching"), CW_OK);
-    assert_int_equal (s_change (client, true, "heart_rate.bpm", "coaching"), CW_OK);
+    assert_int_equal (s_change (client, true, "heart_rate.rr_interval", "retention"), CW_OK);
+    assert_int_equal (s_change (client, true, "heart_rate.bpm", "retention"), CW_OK);
 
     s_load_t load;
     memset (&load, 0, sizeof load);
@@ -266,7 +266,7 @@ test_withdrawal_latency_under_load (void **state)
 
         /* Withdraw: measure from the acknowledgement to the first stored frame without. */
         uint64_t before = atomic_load (&load.last_sent);
-        assert_int_equal (s_change (client, false, "heart_rate.bpm", "coaching"), CW_OK);
+        assert_int_equal (s_change (client, false, "heart_rate.bpm", "retention"), CW_OK);
         uint64_t acked_us = cw_mono_us ();
         uint64_t after_ack = atomic_load (&load.last_sent);
         uint64_t seen_us = 0;
@@ -292,7 +292,7 @@ test_withdrawal_latency_under_load (void **state)
         violations += s.bad;
         assert_true (s.frames > 0);
 
-        assert_int_equal (s_change (client, true, "heart_rate.bpm", "coaching"), CW_OK);
+        assert_int_equal (s_change (client, true, "heart_rate.bpm", "retention"), CW_OK);
     }
     atomic_store (&load.stop, true);
     pthread_join (thread, NULL);

@@ -473,8 +473,8 @@ test_consent_door_strips_ungranted_fields (void **state)
     assert_int_equal (s_door_scan (f->h, user, 187).frames, 0);
     s_send_marked (dev, 1);
     s_expect_ack (dev, 1, true);
-    /* only RR intervals granted: bpm never reaches disk */
-    harness_grant (f->h, user, "heart_rate.rr_interval", "coaching");
+    /* only RR intervals granted (to keep): bpm never reaches disk */
+    harness_grant (f->h, user, "heart_rate.rr_interval", "retention");
     s_send_marked (dev, 2);
     s_expect_ack (dev, 2, false);
     s_door_ctx_t got = s_door_scan (f->h, user, 187);
@@ -482,7 +482,7 @@ test_consent_door_strips_ungranted_fields (void **state)
     assert_int_equal (got.with_rr, 1);
     assert_int_equal (got.with_bpm, 0);
     /* the next frame after a grant's acknowledgement carries the field; earlier ones not */
-    harness_grant (f->h, user, "heart_rate.bpm", "coach_review");
+    harness_grant (f->h, user, "heart_rate.bpm", "retention");
     s_send_marked (dev, 3);
     s_expect_ack (dev, 3, false);
     got = s_door_scan (f->h, user, 187);

@@ -135,6 +135,11 @@ CW_EXPORT int cw_arbiter_decisions_each (cw_arbiter_t *self, const uint8_t *user
                                          uint64_t since_ms, cw_decision_fn fn, void *ctx)
     CW_MUST_CHECK;
 
+/*  Erasure: deletes every decision and the settings of user_id; *deleted (may be NULL) gets
+ *  the number of decisions. Joins the caller's transaction (savepoint). */
+CW_EXPORT int cw_arbiter_erase_user (cw_arbiter_t *self, const uint8_t *user_id,
+                                     uint64_t *deleted) CW_MUST_CHECK;
+
 #ifdef __cplusplus
 }
 #endif

@@ -93,6 +93,13 @@ CW_EXPORT int cw_nudge_unpack (const uint8_t *buf, size_t len, cw_nudge_t *out) 
 /*  The nudge with its why and disclosure in full, as text for people (cw-edge nudges, cwctl
  *  nudges), malloc'd (free it). Times are shown in UTC. */
 CW_EXPORT int cw_nudge_text (const cw_nudge_t *self, char **text) CW_MUST_CHECK;
+/*  The same for a view in which the fields `hidden` (n_hidden catalog names) were left out
+ *  (a coach's view of what the person did not share for coach_review): the message and the
+ *  observed value are shown as CW_NUDGE_HIDDEN_TEXT, and each hidden field is listed as such
+ *  in the disclosure. n_hidden 0 is cw_nudge_text. */
+#define CW_NUDGE_HIDDEN_TEXT "hidden: not shared with your coach"
+CW_EXPORT int cw_nudge_text_redacted (const cw_nudge_t *self, const char *const *hidden,
+                                      size_t n_hidden, char **text) CW_MUST_CHECK;
 /*  Writes the nudge as one JSON object (key: member name inside an object, NULL elsewhere). */
 CW_EXPORT void cw_nudge_json (const cw_nudge_t *self, cw_json_t *json, const char *key);
 
@@ -169,6 +176,11 @@ typedef void (*cw_effectiveness_fn) (void *ctx, const cw_effectiveness_t *row);
 CW_EXPORT int cw_nudges_effectiveness_each (cw_nudges_t *self, const uint8_t *user_id,
                                             uint64_t since_ms, cw_effectiveness_fn fn,
                                             void *ctx) CW_MUST_CHECK;
+
+/*  Erasure: deletes every nudge of user_id with its fields, feedback and outcome; *deleted
+ *  (may be NULL) gets the number of nudges. Joins the caller's transaction (savepoint). */
+CW_EXPORT int cw_nudges_erase_user (cw_nudges_t *self, const uint8_t *user_id,
+                                    uint64_t *deleted) CW_MUST_CHECK;
 
 #ifdef __cplusplus
 }

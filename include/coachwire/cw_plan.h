@@ -245,6 +245,11 @@ CW_EXPORT int cw_plans_propose_progression (cw_plans_t *self, const uint8_t *use
                                             cw_goal_type_t goal, size_t n, uint64_t now_ms,
                                             bool *proposed, uint32_t *version) CW_MUST_CHECK;
 
+/*  Erasure: deletes every plan version, goal and progress row of user_id; *deleted (may be
+ *  NULL) gets the number of plan versions. Joins the caller's transaction (savepoint). */
+CW_EXPORT int cw_plans_erase_user (cw_plans_t *self, const uint8_t *user_id,
+                                   uint64_t *deleted) CW_MUST_CHECK;
+
 #ifdef __cplusplus
 }
 #endif
