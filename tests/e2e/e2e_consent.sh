@@ -36,13 +36,15 @@ pass "operator refused, unknown field refused, erase needs --yes"
 # grant, show
 ana consent grant 'running.*' coaching >"$WORK/grant.txt" || fail "grant running.*"
 grep -q "receipt 0" "$WORK/grant.txt" || fail "no receipt: $(cat "$WORK/grant.txt")"
+# raw readings outlive processing only under retention: keep the run's, for the export
+ana consent grant 'running.*' retention >/dev/null || fail "grant running.* retention"
 ana --json consent grant 'heart_rate.*' coaching >"$WORK/grant.json" || fail "grant heart_rate.*"
 python3 - "$WORK/grant.json" <<'PY' || fail "grant json: $(cat "$WORK/grant.json")"
 import json, sys
 g = json.load(open(sys.argv[1]))
-assert g["ok"] and g["recorded"] and g["position"] == 1 and g["changed"] >= 3, g
+assert g["ok"] and g["recorded"] and g["position"] == 2 and g["changed"] >= 3, g
 r = json.loads(g["receipt"])
-assert r["position"] == 1 and "granted" in r["body"], r
+assert r["position"] == 2 and "granted" in r["body"], r
 PY
 ana consent show >"$WORK/show.txt" || fail "consent show"
 grep -E -q "^running.cadence +coaching +granted" "$WORK/show.txt" || fail "show: $(cat "$WORK/show.txt")"
@@ -63,13 +65,13 @@ pass "run imported"
 
 # receipts verify, online and offline; a tampered copy is caught with its position
 ana consent receipts --verify >"$WORK/verify.txt" || fail "verify: $(cat "$WORK/verify.txt")"
-grep -q "verified 2 receipts" "$WORK/verify.txt" || fail "verify: $(cat "$WORK/verify.txt")"
+grep -q "verified 3 receipts" "$WORK/verify.txt" || fail "verify: $(cat "$WORK/verify.txt")"
 ana consent receipts --out "$WORK/receipts.jsonl" 2>"$WORK/receipts.err" || fail "receipts --out"
 key=$(sed -n 's/.*public key \([0-9a-f]\{64\}\).*/\1/p' "$WORK/receipts.err")
 [ ${#key} = 64 ] || fail "no public key: $(cat "$WORK/receipts.err")"
 "$CWCTL" consent receipts --verify "$WORK/receipts.jsonl" --key "$key" >"$WORK/off.txt" \
     || fail "offline verify"
-grep -q "verified 2" "$WORK/off.txt" || fail "offline verify: $(cat "$WORK/off.txt")"
+grep -q "verified 3" "$WORK/off.txt" || fail "offline verify: $(cat "$WORK/off.txt")"
 sed '2s/granted/Granted/' "$WORK/receipts.jsonl" >"$WORK/tampered.jsonl"
 set +e
 "$CWCTL" consent receipts --verify "$WORK/tampered.jsonl" --key "$key" 2>"$WORK/err"; rc=$?
@@ -93,7 +95,7 @@ for line in open(sys.argv[1]):
     if o["type"] == "reading":
         fields.update(o.get("data", {}).keys())
 assert types.get("export") == 1 and types.get("reading", 0) > 0, types
-assert types.get("consent_receipt") == 4 and types.get("access") == 1, types
+assert types.get("consent_receipt") == 5 and types.get("access") == 1, types
 assert any(f.startswith("running.") for f in fields), fields
 assert not any(f.startswith("location.") for f in fields), fields
 PY
@@ -108,7 +110,7 @@ uid=$(sed -n 's/^id = //p' "$WORK/ana.cred")
 [ "$(db "SELECT count(*) FROM frames WHERE hex(user_id) = upper('$uid')")" = 0 ] || fail "frames left"
 [ "$(db "SELECT count(*) FROM person_keys WHERE hex(user_id) = upper('$uid')")" = 0 ] || fail "key left"
 ana consent receipts --verify >"$WORK/verify2.txt" || fail "receipts after erase"
-grep -q "verified 6 receipts" "$WORK/verify2.txt" || fail "after erase: $(cat "$WORK/verify2.txt")"
+grep -q "verified 7 receipts" "$WORK/verify2.txt" || fail "after erase: $(cat "$WORK/verify2.txt")"
 ana data export >"$WORK/export2.jsonl" || fail "export after erase"
 python3 -c '
 import json, sys
