@@ -8,47 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/*  Each block carries its size in front so that free can give it back to the budget. */
-typedef struct {
-    size_t size;
-    max_align_t align;
-} s_block_t;
-
-static void *
-s_alloc (void *data, size_t size)
-{
-    cw_pb_alloc_t *self = data;
-    if (size > self->cap || self->used > self->cap - size)
-        return NULL;
-    s_block_t *b = malloc (offsetof (s_block_t, align) + size);
-    if (!b)
-        return NULL;
-    b->size = size;
-    self->used += size;
-    return &b->align;
-}
-
-static void
-s_free (void *data, void *ptr)
-{
-    if (!ptr)
-        return;
-    cw_pb_alloc_t *self = data;
-    s_block_t *b = (s_block_t *) ((char *) ptr - offsetof (s_block_t, align));
-    self->used -= b->size;
-    free (b);
-}
-
-void
-cw_pb_alloc_init (cw_pb_alloc_t *self, size_t cap)
-{
-    self->base.alloc = s_alloc;
-    self->base.free = s_free;
-    self->base.allocator_data = self;
-    self->used = 0;
-    self->cap = cap;
-}
-
 static int
 s_fail (char *reason, size_t size, int rc, const char *fmt, ...)
 {
@@ -67,14 +26,14 @@ cw_batch_decode (cw_pb_alloc_t *alloc, const uint8_t *data, size_t len,
 {
     if (!alloc || !out || (!data && len))
         return CW_EINVAL;
-    size_t cap = len * CW_BATCH_ALLOC_FACTOR + CW_BATCH_ALLOC_SLACK;
-    alloc->cap = alloc->used + cap;
+    alloc->cap = alloc->used + len * CW_BATCH_ALLOC_FACTOR + CW_BATCH_ALLOC_SLACK;
+    alloc->refused = alloc->oom = false;
     *out = coachwire__sensor_batch__unpack (&alloc->base, len, data);
     if (!*out)
-        return alloc->used + len >= alloc->cap
-                   ? s_fail (reason, reason_size, CW_ETOOBIG, "decoding needs more memory than "
-                             "a frame of %zu bytes may use", len)
-                   : s_fail (reason, reason_size, CW_EDECODE, "not a valid SensorBatch message");
+        return alloc->refused ? s_fail (reason, reason_size, CW_ETOOBIG, "decoding needs more "
+                                        "memory than a frame of %zu bytes may use", len)
+             : alloc->oom ? s_fail (reason, reason_size, CW_ENOMEM, "out of memory")
+             : s_fail (reason, reason_size, CW_EDECODE, "not a valid SensorBatch message");
     return CW_OK;
 }
 

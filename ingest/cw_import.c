@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include "coachwire/cw_error.h"
 #include "coachwire/cw_fit.h"
 #include "coachwire/cw_import.h"
+#include "coachwire/cw_localtime.h"
 
 #define S_MAX_SAMPLES CW_IMPORT_MAX_BATCH_SAMPLES
 #define S_ROW_FIELDS 32             /* a CSV row keeps at most this many fields */
@@ -1098,47 +1098,16 @@ s_days_from_civil (int y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-/*  TZ is process-wide: one import at a time may swap it, and puts it back after. */
-static pthread_mutex_t s_tz_lock = PTHREAD_MUTEX_INITIALIZER;
-
 /*  Milliseconds since the epoch of a local wall-clock time in zone (NULL: UTC). */
 static bool
 s_local_ms (const char *zone, int y, int m, int d, int hour, int minute, uint64_t *out)
 {
-    int64_t utc_s = s_days_from_civil (y, m, d) * 86400 + hour * 3600 + minute * 60;
     if (!zone || !*zone || strcmp (zone, "UTC") == 0 || strcmp (zone, "Etc/UTC") == 0) {
+        int64_t utc_s = s_days_from_civil (y, m, d) * 86400 + hour * 3600 + minute * 60;
         *out = (uint64_t) utc_s * 1000u;
         return true;
     }
-    pthread_mutex_lock (&s_tz_lock);
-    const char *old = getenv ("TZ");
-    char *saved = old ? strdup (old) : NULL;
-    bool ok = !old || saved;
-    time_t t = (time_t) -1;
-    if (ok) {
-        setenv ("TZ", zone, 1);
-        tzset ();
-        struct tm tm;
-        memset (&tm, 0, sizeof tm);
-        tm.tm_year = y - 1900;
-        tm.tm_mon = m - 1;
-        tm.tm_mday = d;
-        tm.tm_hour = hour;
-        tm.tm_min = minute;
-        tm.tm_isdst = -1;
-        t = mktime (&tm);
-        if (saved)
-            setenv ("TZ", saved, 1);
-        else
-            unsetenv ("TZ");
-        tzset ();
-    }
-    free (saved);
-    pthread_mutex_unlock (&s_tz_lock);
-    if (!ok || t == (time_t) -1 || t < 0)
-        return false;
-    *out = (uint64_t) t * 1000u;
-    return true;
+    return cw_local_to_epoch (zone, y, m, d, hour * 60 + minute, out) == CW_OK;
 }
 
 /*  A number with optional thousands separators ("3,436") and an optional unit suffix, read as

@@ -12,17 +12,10 @@
 #define S_HEADER 16u
 _Static_assert (S_HEADER >= sizeof (size_t), "header holds a size_t");
 
-typedef struct {
-    size_t used;        /* bytes handed out, headers included */
-    size_t cap;         /* most bytes this decode may hold */
-    bool refused;       /* an allocation was refused for the cap */
-    bool oom;           /* malloc itself failed */
-} s_budget_t;
-
 static void *
 s_alloc (void *data, size_t size)
 {
-    s_budget_t *budget = (s_budget_t *) data;
+    cw_pb_alloc_t *budget = (cw_pb_alloc_t *) data;
     if (!budget)
         return NULL;        /* only decodes allocate */
     if (size > budget->cap || budget->cap - budget->used < size + S_HEADER) {
@@ -48,10 +41,22 @@ s_free (void *data, void *pointer)
     size_t size = 0;
     memcpy (&size, block, sizeof size);
     sodium_memzero (pointer, size);
-    s_budget_t *budget = (s_budget_t *) data;
+    cw_pb_alloc_t *budget = (cw_pb_alloc_t *) data;
     if (budget && budget->used >= size + S_HEADER)
         budget->used -= size + S_HEADER;
     free (block);
+}
+
+void
+cw_pb_alloc_init (cw_pb_alloc_t *self, size_t cap)
+{
+    self->base.alloc = s_alloc;
+    self->base.free = s_free;
+    self->base.allocator_data = self;
+    self->used = 0;
+    self->cap = cap;
+    self->refused = false;
+    self->oom = false;
 }
 
 int
@@ -63,10 +68,10 @@ cw_pb_unpack (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_
     *out = NULL;
     if (len > max_len)
         return CW_ETOOBIG;
-    s_budget_t state = { 0, budget, false, false };
-    ProtobufCAllocator allocator = { s_alloc, s_free, &state };
+    cw_pb_alloc_t state;
+    cw_pb_alloc_init (&state, budget);
     static const uint8_t empty [1] = { 0 };
-    ProtobufCMessage *msg = protobuf_c_message_unpack (desc, &allocator, len,
+    ProtobufCMessage *msg = protobuf_c_message_unpack (desc, &state.base, len,
                                                        data ? data : empty);
     if (!msg)
         return state.refused ? CW_ETOOBIG : state.oom ? CW_ENOMEM : CW_EDECODE;

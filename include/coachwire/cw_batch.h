@@ -14,6 +14,7 @@
 
 #include "coachwire.pb-c.h"
 #include "cw_export.h"
+#include "cw_pb.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,15 +28,6 @@ extern "C" {
 #define CW_BATCH_SPAN_MS (26ull * 3600 * 1000)          /* longest span of one batch */
 #define CW_BATCH_MAX_SAMPLES 100000u                    /* per array */
 #define CW_REASON_MAX 160
-
-/*  A protobuf-c allocator that refuses past a cap. Reset used before each decode. */
-typedef struct {
-    ProtobufCAllocator base;    /* must stay first: handed to protobuf-c */
-    size_t used;
-    size_t cap;
-} cw_pb_alloc_t;
-
-CW_EXPORT void cw_pb_alloc_init (cw_pb_alloc_t *self, size_t cap);
 
 /*  Decodes len bytes. Returns CW_OK and *out (free with cw_batch_free using the same
  *  allocator), or CW_EDECODE / CW_ETOOBIG with a reason. */

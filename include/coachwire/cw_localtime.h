@@ -28,6 +28,15 @@ typedef struct {
  *  would silently use UTC); CW_ERANGE when the time cannot be converted. */
 CW_EXPORT int cw_local_time (const char *tz, uint64_t at_ms, cw_local_t *out) CW_MUST_CHECK;
 
+/*  Epoch ms of a local wall-clock time (minute of the day) in zone tz; in a DST gap or fold the
+ *  C library's choice. CW_EINVAL for a malformed name or date, CW_ENOENT for an unknown zone. */
+CW_EXPORT int cw_local_to_epoch (const char *tz, int year, int month, int day, int minute,
+                                 uint64_t *out_ms) CW_MUST_CHECK;
+
+/*  CW_OK for a known IANA zone name, CW_EINVAL for a malformed one (a path, a POSIX rule),
+ *  CW_ENOENT for an unknown one (glibc would silently use UTC). */
+CW_EXPORT int cw_zone_check (const char *tz) CW_MUST_CHECK;
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,6 +8,7 @@
 #ifndef CW_PB_H_INCLUDED
 #define CW_PB_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
@@ -17,6 +18,20 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*  The capped allocator itself, for callers that keep a decoded message and change it (the
+ *  gateway strips fields with the same allocator). Every block is wiped when freed. base must
+ *  stay the first member: it is what protobuf-c is given. */
+typedef struct {
+    ProtobufCAllocator base;
+    size_t used;        /* bytes live, block headers included */
+    size_t cap;         /* most bytes that may be live */
+    bool refused;       /* an allocation was refused for the cap */
+    bool oom;           /* malloc itself failed */
+} cw_pb_alloc_t;
+
+/*  Prepares self with a cap of cap live bytes (nothing live). */
+CW_EXPORT void cw_pb_alloc_init (cw_pb_alloc_t *self, size_t cap);
 
 /*  Decodes len bytes as a message of desc. Returns CW_OK and the message in *out (free it with
  *  cw_pb_free), CW_ETOOBIG when len exceeds max_len or the decoded form exceeds budget bytes,
