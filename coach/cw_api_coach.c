@@ -229,6 +229,8 @@ s_accepted (cw_api_call_t *call, const uint8_t *coach_id, const uint8_t *user_id
 {
     sqlite3_stmt *st = NULL;
     *yes = false;
+    if (sqlite3_exec (cw_store_sqlite (call->store), s_schema, NULL, NULL, NULL) != SQLITE_OK)
+        return CW_EIO;
     if (sqlite3_prepare_v2 (cw_store_sqlite (call->store),
                             "SELECT 1 FROM coach_clients WHERE coach_id = ?1 AND user_id = ?2"
                             " AND removed_ms = 0", -1, &st, NULL) != SQLITE_OK)

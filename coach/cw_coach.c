@@ -27,6 +27,7 @@
 #define S_BYTES_PER_TICK (8u * 1024u * 1024u)  /* copied out of the store per tick, at most */
 #define S_DAILY_EVERY_MS 1000
 #define S_MAX_RULES 64
+#define S_PROGRESSION_WINDOWS 20    /* minutes of running a progression rests on */
 
 extern const unsigned char cw_rules_default_text [];
 extern const unsigned long cw_rules_default_size;
@@ -369,6 +370,17 @@ s_progress_minute (s_coach_t *self, const uint8_t *user_id, s_person_t *person,
         if (rc != CW_OK)
             fprintf (stderr, "coachwired: coach: progress (plan %u, goal %d): %s\n", version,
                      (int) goal, cw_strerror (rc));
+        /* Evidence of a goal met again and again: propose the next step for the coach to
+         * approve or reject (cwctl plan review). Nothing changes until they do. */
+        bool proposed = false;
+        uint32_t proposal = 0;
+        if (rc == CW_OK && cw_plans_propose_progression (self->plans, user_id, goal,
+                                                         S_PROGRESSION_WINDOWS, cw_now_ms (),
+                                                         &proposed, &proposal) == CW_OK
+            && proposed)
+            fprintf (stderr, "coachwired: coach: proposed plan version %u (goal %d met in %u%% "
+                     "of the last %d minutes)\n", proposal, (int) goal,
+                     CW_PROGRESSION_MET_PERCENT, S_PROGRESSION_WINDOWS);
         m->n = 0;
         m->sum = 0;
     }
@@ -651,6 +663,14 @@ s_consent_changed (s_coach_t *self, const uint8_t *user_id)
     if (!e)
         return;
     s_person_t *person = &self->people [e->key_slot];
+    uint8_t wrapped [CW_WRAPPED_KEY_BYTES];
+    if (cw_store_person_key_get (self->store, user_id, wrapped) == CW_ENOENT) {
+        /* erased: forget the key and everything held in memory about them */
+        cw_plan_destroy (&person->plan);
+        memset (person, 0, sizeof *person);
+        cw_device_cache_remove (self->keys, user_id);
+        return;
+    }
     uint64_t mask = 0, now = cw_now_ms ();
     if (cw_consent_mask (self->consent, user_id, CW_PURPOSE_COACHING, now, &mask, NULL)
         != CW_OK)
@@ -678,6 +698,13 @@ s_handle_control (s_coach_t *self)
 {
     uint8_t buf [64];
     int n = zmq_recv (self->control, buf, sizeof buf, 0);
+    /* drain: a burst of "tick" wake-ups needs one tick, not one each */
+    int events = 0;
+    size_t len = sizeof events;
+    while (n == 4 && memcmp (buf, "tick", 4) == 0
+           && zmq_getsockopt (self->control, ZMQ_EVENTS, &events, &len) == 0
+           && (events & ZMQ_POLLIN))
+        n = zmq_recv (self->control, buf, sizeof buf, 0);
     if (n == 7 + (int) CW_ID_BYTES && memcmp (buf, "consent", 7) == 0)
         s_consent_changed (self, buf + 7);
     else if (n == 4 + (int) CW_ID_BYTES && memcmp (buf, "plan", 4) == 0) {
@@ -687,7 +714,8 @@ s_handle_control (s_coach_t *self)
     }
 }
 
-static void
+/*  Returns true when the tick read a full batch: there is more waiting. */
+static bool
 s_tick (s_coach_t *self)
 {
     int64_t before = self->cursor;
@@ -718,7 +746,7 @@ s_tick (s_coach_t *self)
         cw_store_rollback (self->store);
         fprintf (stderr, "coachwired: coach: commit: %s\n", cw_store_errmsg (self->store));
         self->cursor = before;
-        return;
+        return false;
     }
     for (size_t i = 0; i < self->deferred_count; i++)
         s_deliver (self, &self->deferred [i]);
@@ -729,6 +757,7 @@ s_tick (s_coach_t *self)
         if (cw_store_meta_set (self->store, "coach.cursor", text) != CW_OK)
             fprintf (stderr, "coachwired: coach: cursor: %s\n", cw_store_errmsg (self->store));
     }
+    bool more = self->batch_count == S_FRAMES_PER_TICK || rc == CW_ENOSPC;
     uint64_t now = cw_now_ms ();
     if (now - self->last_daily_ms >= S_DAILY_EVERY_MS) {
         self->last_daily_ms = now;
@@ -737,6 +766,7 @@ s_tick (s_coach_t *self)
         if (cw_nudges_expire (self->nudges, now, &expired) != CW_OK)
             fprintf (stderr, "coachwired: coach: expiry: %s\n", cw_store_errmsg (self->store));
     }
+    return more;
 }
 
 static int
@@ -836,10 +866,13 @@ s_coach_actor (void *pipe, void *args)
         s_teardown (&self);
         return;
     }
+    bool more = false;
     while (true) {
         zmq_pollitem_t items [] = { { pipe, 0, ZMQ_POLLIN, 0 },
                                     { self.control, 0, ZMQ_POLLIN, 0 } };
-        if (zmq_poll (items, 2, CW_COACH_TICK_MS) < 0)
+        /* The gateway wakes us after each commit ("tick"); the timeout only drives the daily
+         * checks and expiry. A full batch means more is waiting: no sleep then. */
+        if (zmq_poll (items, 2, more ? 0 : CW_COACH_TICK_MS) < 0)
             break;
         if (items [0].revents & ZMQ_POLLIN) {
             char buf [16];
@@ -849,7 +882,7 @@ s_coach_actor (void *pipe, void *args)
         }
         if (items [1].revents & ZMQ_POLLIN)
             s_handle_control (&self);
-        s_tick (&self);
+        more = s_tick (&self);
     }
     s_teardown (&self);
 }

@@ -940,7 +940,7 @@ done:
 
 int
 cw_plans_progress_each (cw_plans_t *self, const uint8_t *user_id, cw_goal_type_t goal,
-                        uint64_t since_ms, size_t limit, cw_progress_fn fn, void *ctx)
+                        uint64_t since_ms, size_t limit, cw_goal_progress_fn fn, void *ctx)
 {
     if (!self || !user_id || !fn || !cw_goal_type_info (goal))
         return CW_EINVAL;

@@ -1,4 +1,4 @@
-/*  cwctl.c - the command line for operators (and later people and coaches).
+/*  cwctl.c - the command line for operators, people and coaches.
  *
  *      cwctl --cred FILE [--api ENDPOINT] [--json] [--timeout S] COMMAND ...
  *
@@ -12,6 +12,7 @@
 #include "coachwire/cw_error.h"
 #include "coachwire/cw_json.h"
 #include "coachwire/cw_ledger.h"
+#include "coachwire/cw_nudge.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1312,6 +1313,710 @@ s_data_erase (s_ctl_t *ctl, int argc, char **argv)
     return status;
 }
 
+/*  ---------------------------------------------------------------------------------------
+ *  Coaches and the person's nudges (issue 4). An operator adds coaches; a person accepts or
+ *  removes one, sees their nudges and sets their quiet hours; a coach sees their clients'
+ *  plans, progress and nudges (only what each shared for coach_review). */
+
+#define S_CHART_WIDTH 40
+#define S_PLAN_FILE_MAX (64u * 1024u)
+
+static int
+s_coach_add (s_ctl_t *ctl, int argc, char **argv)
+{
+    const char *out = NULL;
+    const s_option_t options [] = { { "out", &out, NULL } };
+    const char *positional [1] = { NULL };
+    int status = s_parse (ctl, argc, argv, options, 1, positional, 1, 1);
+    if (status != S_EXIT_OK)
+        return status == S_HELP_SHOWN ? S_EXIT_OK : status;
+    if ((status = s_connect (ctl)) != S_EXIT_OK
+        || (status = s_out_check (ctl, out)) != S_EXIT_OK)
+        return status;
+    Coachwire__ApiRequest req = COACHWIRE__API_REQUEST__INIT;
+    Coachwire__CoachAddRequest body = COACHWIRE__COACH_ADD_REQUEST__INIT;
+    body.name = (char *) positional [0];
+    req.body_case = COACHWIRE__API_REQUEST__BODY_COACH_ADD;
+    req.coach_add = &body;
+    Coachwire__ApiReply *reply = NULL;
+    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
+        return status;
+    status = s_credential_out (ctl, reply, out, "coach", positional [0]);
+    cw_client_reply_free (&reply);
+    return status;
+}
+
+static int
+s_coach_link (s_ctl_t *ctl, int argc, char **argv, bool accept)
+{
+    const char *positional [1] = { NULL };
+    int status = s_parse (ctl, argc, argv, NULL, 0, positional, 1, 1);
+    if (status != S_EXIT_OK)
+        return status == S_HELP_SHOWN ? S_EXIT_OK : status;
+    Coachwire__ApiRequest req = COACHWIRE__API_REQUEST__INIT;
+    Coachwire__CoachLinkRequest body = COACHWIRE__COACH_LINK_REQUEST__INIT;
+    body.coach = (char *) positional [0];
+    req.body_case = accept ? COACHWIRE__API_REQUEST__BODY_COACH_ACCEPT
+                           : COACHWIRE__API_REQUEST__BODY_COACH_REMOVE;
+    if (accept)
+        req.coach_accept = &body;
+    else
+        req.coach_remove = &body;
+    Coachwire__ApiReply *reply = NULL;
+    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
+        return status;
+    status = s_print_message (ctl, reply->error);
+    cw_client_reply_free (&reply);
+    return status;
+}
+
+static int
+s_coach_accept (s_ctl_t *ctl, int argc, char **argv)
+{
+    return s_coach_link (ctl, argc, argv, true);
+}
+
+static int
+s_coach_remove (s_ctl_t *ctl, int argc, char **argv)
+{
+    return s_coach_link (ctl, argc, argv, false);
+}
+
+static int
+s_clients (s_ctl_t *ctl, int argc, char **argv)
+{
+    int status = s_parse (ctl, argc, argv, NULL, 0, NULL, 0, 0);
+    if (status != S_EXIT_OK)
+        return status == S_HELP_SHOWN ? S_EXIT_OK : status;
+    Coachwire__ApiRequest req = COACHWIRE__API_REQUEST__INIT;
+    Coachwire__ClientsRequest body = COACHWIRE__CLIENTS_REQUEST__INIT;
+    req.body_case = COACHWIRE__API_REQUEST__BODY_CLIENTS;
+    req.clients = &body;
+    Coachwire__ApiReply *reply = NULL;
+    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
+        return status;
+    const Coachwire__ClientsReply *c =
+        reply->body_case == COACHWIRE__API_REPLY__BODY_CLIENTS ? reply->clients : NULL;
+    size_t n = c ? c->n_clients : 0;
+    if (ctl->json) {
+        cw_json_t *json = NULL;
+        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
+        cw_json_object_begin (json, NULL);
+        cw_json_bool (json, "ok", true);
+        cw_json_string (json, "command", ctl->command_name);
+        cw_json_array_begin (json, "clients");
+        for (size_t i = 0; i < n; i++) {
+            cw_json_object_begin (json, NULL);
+            cw_json_string (json, "user_id", c->clients [i]->user_id);
+            cw_json_string (json, "name", c->clients [i]->name);
+            cw_json_string (json, "time_zone", c->clients [i]->time_zone);
+            cw_json_uint (json, "accepted_ms", c->clients [i]->accepted_ms);
+            cw_json_object_end (json);
+        }
+        cw_json_array_end (json);
+        cw_json_object_end (json);
+        if (status == S_EXIT_OK)
+            status = s_json_print (ctl, json);
+        cw_json_destroy (&json);
+    }
+    else {
+        s_table_t table = { 4, 0, 0, NULL, false };
+        const char *head [] = { "NAME", "USER_ID", "TIME_ZONE", "ACCEPTED" };
+        for (size_t k = 0; k < 4; k++)
+            s_table_cell (&table, head [k]);
+        for (size_t i = 0; i < n; i++) {
+            char when [32];
+            s_time_text (when, sizeof when, c->clients [i]->accepted_ms);
+            s_table_cell (&table, c->clients [i]->name);
+            s_table_cell (&table, c->clients [i]->user_id);
+            s_table_cell (&table, c->clients [i]->time_zone);
+            s_table_cell (&table, when);
+        }
+        if (s_table_print (&table) != CW_OK)
+            status = s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
+    }
+    cw_client_reply_free (&reply);
+    return status;
+}
+
+/*  Prints a PlanShowReply: each version with its state and its text. */
+static int
+s_plans_print (s_ctl_t *ctl, const Coachwire__ApiReply *reply)
+{
+    const Coachwire__PlanShowReply *p =
+        reply->body_case == COACHWIRE__API_REPLY__BODY_PLANS ? reply->plans : NULL;
+    size_t n = p ? p->n_plans : 0;
+    if (ctl->json) {
+        cw_json_t *json = NULL;
+        int status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
+        cw_json_object_begin (json, NULL);
+        cw_json_bool (json, "ok", true);
+        cw_json_string (json, "command", ctl->command_name);
+        cw_json_string (json, "message", reply->error);
+        cw_json_string (json, "user", p && p->user ? p->user : "");
+        cw_json_uint (json, "changed_version", p ? p->changed_version : 0);
+        cw_json_array_begin (json, "plans");
+        for (size_t i = 0; i < n; i++) {
+            const Coachwire__PlanInfo *v = p->plans [i];
+            cw_json_object_begin (json, NULL);
+            cw_json_uint (json, "version", v->version);
+            cw_json_string (json, "state", v->state);
+            cw_json_string (json, "reason", v->reason);
+            cw_json_uint (json, "start_ms", v->start_ms);
+            cw_json_uint (json, "created_ms", v->created_ms);
+            cw_json_string (json, "text", v->text);
+            cw_json_object_end (json);
+        }
+        cw_json_array_end (json);
+        cw_json_object_end (json);
+        if (status == S_EXIT_OK)
+            status = s_json_print (ctl, json);
+        cw_json_destroy (&json);
+        return status;
+    }
+    printf ("%s\n", reply->error);
+    for (size_t i = 0; i < n; i++) {
+        const Coachwire__PlanInfo *v = p->plans [i];
+        char created [32], start [32];
+        s_time_text (created, sizeof created, v->created_ms);
+        s_time_text (start, sizeof start, v->start_ms);
+        printf ("\nversion %u  %s%s%s%s  created %s  start %s\n", v->version, v->state,
+                *v->reason ? " (" : "", v->reason, *v->reason ? ")" : "", created, start);
+        for (const char *line = v->text; line && *line;) {
+            const char *end = strchr (line, '\n');
+            int len = (int) (end ? (size_t) (end - line) : strlen (line));
+            printf ("    %.*s\n", len, line);
+            line = end ? end + 1 : line + len;
+        }
+    }
+    return S_EXIT_OK;
+}
+
+/*  Parses a whole number 1 .. max. */
+static bool
+s_parse_count (const char *text, unsigned long max, uint32_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long n = strtoul (text, &end, 10);
+    if (errno || end == text || *end || text [0] == '-' || n == 0 || n > max)
+        return false;
+    *out = (uint32_t) n;
+    return true;
+}
+
+static int
+s_plan_show (s_ctl_t *ctl, int argc, char **argv)
+{
+    const char *version = NULL;
+    const s_option_t options [] = { { "version", &version, NULL } };
+    const char *positional [1] = { NULL };
+    int status = s_parse (ctl, argc, argv, options, 1, positional, 0, 1);
+    if (status != S_EXIT_OK)
+        return status == S_HELP_SHOWN ? S_EXIT_OK : status;
+    Coachwire__ApiRequest req = COACHWIRE__API_REQUEST__INIT;
+    Coachwire__PlanShowRequest body = COACHWIRE__PLAN_SHOW_REQUEST__INIT;
+    body.user = (char *) (positional [0] ? positional [0] : "");
+    if (version && !s_parse_count (version, 1000000, &body.version))
+        return s_usage_error (ctl, "--version takes a version number");
+    req.body_case = COACHWIRE__API_REQUEST__BODY_PLAN_SHOW;
+    req.plan_show = &body;
+    Coachwire__ApiReply *reply = NULL;
+    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
+        return status;
+    status = s_plans_print (ctl, reply);
+    cw_client_reply_free (&reply);
+    return status;
+}
+
+static int
+s_plan_set (s_ctl_t *ctl, int argc, char **argv)
+{
+    bool propose = false;
+    const s_option_t options [] = { { "propose", NULL, &propose } };
+    const char *positional [2] = { NULL, NULL };
+    int status = s_parse (ctl, argc, argv, options, 1, positional, 2, 2);
+    if (status != S_EXIT_OK)
+        return status == S_HELP_SHOWN ? S_EXIT_OK : status;
+    const char *path = positional [1];
+    FILE *f = fopen (path, "rb");
+    if (!f)
+        return s_fail (ctl, S_EXIT_REFUSED, CW_ENOENT, "cannot read the plan file %s: %s", path,
+                       strerror (errno));
+    char *text = malloc (S_PLAN_FILE_MAX + 2);
+    size_t len = text ? fread (text, 1, S_PLAN_FILE_MAX + 1, f) : 0;
+    bool failed = !text || ferror (f);
+    fclose (f);
+    if (failed) {
+        free (text);
+        return s_fail (ctl, S_EXIT_REFUSED, CW_EIO, "cannot read the plan file %s", path);
+    }
+    if (len > S_PLAN_FILE_MAX) {
+        free (text);
+        return s_fail (ctl, S_EXIT_REFUSED, CW_ETOOBIG, "the plan file %s is larger than %u "
+                       "bytes", path, (unsigned) S_PLAN_FILE_MAX);
+    }
+    text [len] = 0;
+    if (memchr (text, 0, len)) {
+        uint32_t line = 1;
+        for (const char *c = text; *c; c++)
+            line += *c == '\n';
+        free (text);
+        return s_fail (ctl, S_EXIT_REFUSED, CW_EINVAL, "the plan was refused: line %u: a NUL "
+                       "byte (not a text file?)", line);
+    }
+    Coachwire__ApiRequest req = COACHWIRE__API_REQUEST__INIT;
+    Coachwire__PlanSetRequest body = COACHWIRE__PLAN_SET_REQUEST__INIT;
+    body.user = (char *) positional [0];
+    body.text = text;
+    body.propose = propose;
+    req.body_case = COACHWIRE__API_REQUEST__BODY_PLAN_SET;
+    req.plan_set = &body;
+    Coachwire__ApiReply *reply = NULL;
+    status = s_call (ctl, &req, &reply);
+    free (text);
+    if (status != S_EXIT_OK)
+        return status;
+    status = s_plans_print (ctl, reply);
+    cw_client_reply_free (&reply);
+    return status;
+}
+
+static int
+s_plan_review (s_ctl_t *ctl, int argc, char **argv)
+{
+    const char *approve = NULL, *reject = NULL;
+    const s_option_t options [] = { { "approve", &approve, NULL }, { "reject", &reject, NULL } };
+    const char *positional [1] = { NULL };
+    int status = s_parse (ctl, argc, argv, options, 2, positional, 1, 1);
+    if (status != S_EXIT_OK)
+        return status == S_HELP_SHOWN ? S_EXIT_OK : status;
+    Coachwire__ApiRequest req = COACHWIRE__API_REQUEST__INIT;
+    Coachwire__PlanReviewRequest body = COACHWIRE__PLAN_REVIEW_REQUEST__INIT;
+    body.user = (char *) positional [0];
+    if (approve && reject)
+        return s_usage_error (ctl, "give --approve or --reject, not both");
+    if ((approve && !s_parse_count (approve, 1000000, &body.approve))
+        || (reject && !s_parse_count (reject, 1000000, &body.reject)))
+        return s_usage_error (ctl, "--approve and --reject take a version number");
+    req.body_case = COACHWIRE__API_REQUEST__BODY_PLAN_REVIEW;
+    req.plan_review = &body;
+    Coachwire__ApiReply *reply = NULL;
+    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
+        return status;
+    status = s_plans_print (ctl, reply);
+    cw_client_reply_free (&reply);
+    return status;
+}
+
+/*  Column of value on a chart spanning [lo, hi] over S_CHART_WIDTH columns. */
+static int
+s_chart_column (double value, double lo, double hi)
+{
+    if (!(hi > lo) || !isfinite (value))
+        return 0;
+    double at = (value - lo) / (hi - lo) * (S_CHART_WIDTH - 1);
+    if (at < 0)
+        at = 0;
+    if (at > S_CHART_WIDTH - 1)
+        at = S_CHART_WIDTH - 1;
+    return (int) (at + 0.5);
+}
+
+/*  One goal as a text chart: a line per window, the value as a bar of '#', the target band
+ *  between '[' and ']' (a minimum only '[', a maximum only ']'), then met or MISSED. */
+static void
+s_chart (const Coachwire__GoalProgress *g)
+{
+    printf ("\n%s (%s, %s %s; from %s)\n", g->goal, g->metric, g->kind, g->unit, g->fields);
+    if (g->hidden) {
+        printf ("  hidden: not shared with your coach\n");
+        return;
+    }
+    if (!g->n_points) {
+        printf ("  no progress recorded yet\n");
+        return;
+    }
+    bool min = strcmp (g->kind, "min") == 0, max = strcmp (g->kind, "max") == 0;
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < g->n_points; i++) {
+        const Coachwire__ProgressPoint *p = g->points [i];
+        double values [3] = { p->observed, max ? p->observed : p->target_low,
+                              min ? p->observed : p->target_high };
+        for (int k = 0; k < 3; k++) {
+            if (isfinite (values [k]) && values [k] < lo)
+                lo = values [k];
+            if (isfinite (values [k]) && values [k] > hi)
+                hi = values [k];
+        }
+    }
+    double pad = (hi - lo) * 0.1 + 1e-9;
+    lo = lo - pad > 0 || lo < 0 ? lo - pad : 0;
+    hi += pad;
+    printf ("  %-17s  %9s  %-*.*s  %s\n", "WINDOW (UTC)", "VALUE", S_CHART_WIDTH, S_CHART_WIDTH,
+            "", "");
+    for (size_t i = 0; i < g->n_points; i++) {
+        const Coachwire__ProgressPoint *p = g->points [i];
+        char bar [S_CHART_WIDTH + 1];
+        int v = s_chart_column (p->observed, lo, hi);
+        int a = max ? -1 : s_chart_column (p->target_low, lo, hi);
+        int b = min ? -1 : s_chart_column (p->target_high, lo, hi);
+        for (int c = 0; c < S_CHART_WIDTH; c++)
+            bar [c] = c <= v ? '#' : (a >= 0 && c > a && (b < 0 || c < b)) ? '.' : ' ';
+        if (a >= 0)
+            bar [a] = '[';
+        if (b >= 0)
+            bar [b] = ']';
+        bar [S_CHART_WIDTH] = 0;
+        char when [32];
+        s_time_text (when, sizeof when, p->window_start_ms);
+        if (strlen (when) > 17)
+            when [16] = 'Z', when [17] = 0;   /* minutes are enough */
+        printf ("  %-17s  %9.1f  |%s|  %s\n", when, p->observed, bar,
+                p->met ? "met" : "MISSED");
+    }
+    const Coachwire__ProgressPoint *last = g->points [g->n_points - 1];
+    if (min)
+        printf ("  target: at least %.1f %s", last->target_low, g->unit);
+    else if (max)
+        printf ("  target: at most %.1f %s", last->target_high, g->unit);
+    else
+        printf ("  target: %.1f .. %.1f %s", last->target_low, last->target_high, g->unit);
+    printf ("  ('[' .. ']' on the bars)   met %u, missed %u of %zu windows\n", g->met, g->missed,
+            g->n_points);
+}
+
+static int
+s_progress (s_ctl_t *ctl, int argc, char **argv)
+{
+    const char *goal = NULL, *since = NULL, *limit = NULL;
+    const s_option_t options [] = { { "goal", &goal, NULL }, { "since", &since, NULL },
+                                    { "limit", &limit, NULL } };
+    const char *positional [1] = { NULL };
+    int status = s_parse (ctl, argc, argv, options, 3, positional, 0, 1);
+    if (status != S_EXIT_OK)
+        return status == S_HELP_SHOWN ? S_EXIT_OK : status;
+    Coachwire__ApiRequest req = COACHWIRE__API_REQUEST__INIT;
+    Coachwire__ProgressRequest body = COACHWIRE__PROGRESS_REQUEST__INIT;
+    body.user = (char *) (positional [0] ? positional [0] : "");
+    body.goal = (char *) (goal ? goal : "");
+    if (since && !s_parse_since (since, &body.since_ms))
+        return s_usage_error (ctl, "--since takes days (7) or a UTC date (2024-05-01)");
+    if (limit && !s_parse_count (limit, 10000, &body.limit))
+        return s_usage_error (ctl, "--limit takes a number of windows, 1 .. 10000");
+    req.body_case = COACHWIRE__API_REQUEST__BODY_PROGRESS;
+    req.progress = &body;
+    Coachwire__ApiReply *reply = NULL;
+    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
+        return status;
+    const Coachwire__ProgressReply *p =
+        reply->body_case == COACHWIRE__API_REPLY__BODY_PROGRESS ? reply->progress : NULL;
+    size_t n = p ? p->n_goals : 0;
+    if (ctl->json) {
+        cw_json_t *json = NULL;
+        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
+        cw_json_object_begin (json, NULL);
+        cw_json_bool (json, "ok", true);
+        cw_json_string (json, "command", ctl->command_name);
+        cw_json_string (json, "user", p && p->user ? p->user : "");
+        cw_json_array_begin (json, "goals");
+        for (size_t i = 0; i < n; i++) {
+            const Coachwire__GoalProgress *g = p->goals [i];
+            cw_json_object_begin (json, NULL);
+            cw_json_string (json, "goal", g->goal);
+            cw_json_string (json, "metric", g->metric);
+            cw_json_string (json, "unit", g->unit);
+            cw_json_string (json, "kind", g->kind);
+            cw_json_string (json, "fields", g->fields);
+            cw_json_bool (json, "hidden", g->hidden);
+            cw_json_uint (json, "met", g->met);
+            cw_json_uint (json, "missed", g->missed);
+            cw_json_array_begin (json, "points");
+            for (size_t k = 0; k < g->n_points; k++) {
+                const Coachwire__ProgressPoint *pt = g->points [k];
+                char num [48];
+                cw_json_object_begin (json, NULL);
+                cw_json_uint (json, "window_start_ms", pt->window_start_ms);
+                cw_json_uint (json, "window_end_ms", pt->window_end_ms);
+                snprintf (num, sizeof num, "%.6g", pt->observed);
+                cw_json_string (json, "observed", num);
+                snprintf (num, sizeof num, "%.6g", pt->target_low);
+                cw_json_string (json, "target_low", num);
+                snprintf (num, sizeof num, "%.6g", pt->target_high);
+                cw_json_string (json, "target_high", num);
+                cw_json_bool (json, "met", pt->met);
+                cw_json_object_end (json);
+            }
+            cw_json_array_end (json);
+            cw_json_object_end (json);
+        }
+        cw_json_array_end (json);
+        cw_json_object_end (json);
+        if (status == S_EXIT_OK)
+            status = s_json_print (ctl, json);
+        cw_json_destroy (&json);
+    }
+    else {
+        printf ("%s\n", reply->error);
+        for (size_t i = 0; i < n; i++)
+            s_chart (p->goals [i]);
+    }
+    cw_client_reply_free (&reply);
+    return status;
+}
+
+static int
+s_nudges (s_ctl_t *ctl, int argc, char **argv)
+{
+    bool all = false, held = false;
+    const char *limit = NULL;
+    const s_option_t options [] = { { "all", NULL, &all }, { "held", NULL, &held },
+                                    { "limit", &limit, NULL } };
+    const char *positional [1] = { NULL };
+    int status = s_parse (ctl, argc, argv, options, 3, positional, 0, 1);
+    if (status != S_EXIT_OK)
+        return status == S_HELP_SHOWN ? S_EXIT_OK : status;
+    Coachwire__ApiRequest req = COACHWIRE__API_REQUEST__INIT;
+    Coachwire__NudgesRequest body = COACHWIRE__NUDGES_REQUEST__INIT;
+    body.user = (char *) (positional [0] ? positional [0] : "");
+    body.all = all;
+    body.held = held;
+    if (limit && !s_parse_count (limit, 5000, &body.limit))
+        return s_usage_error (ctl, "--limit takes a number of nudges, 1 .. 5000");
+    req.body_case = COACHWIRE__API_REQUEST__BODY_NUDGES;
+    req.nudges = &body;
+    Coachwire__ApiReply *reply = NULL;
+    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
+        return status;
+    const Coachwire__NudgesReply *r =
+        reply->body_case == COACHWIRE__API_REPLY__BODY_NUDGES ? reply->nudges : NULL;
+    size_t n = r ? r->n_nudges : 0, n_held = r ? r->n_held : 0;
+    cw_json_t *json = NULL;
+    if (ctl->json) {
+        if (cw_json_new (&json, 0) != CW_OK)
+            return s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
+        cw_json_object_begin (json, NULL);
+        cw_json_bool (json, "ok", true);
+        cw_json_string (json, "command", ctl->command_name);
+        cw_json_string (json, "user", r && r->user ? r->user : "");
+        cw_json_array_begin (json, "nudges");
+    }
+    else
+        printf ("%s\n", reply->error);
+    for (size_t i = 0; i < n && status == S_EXIT_OK; i++) {
+        const Coachwire__NudgeEntry *e = r->nudges [i];
+        cw_nudge_t nudge;
+        if (cw_nudge_unpack (e->body.data, e->body.len, &nudge) != CW_OK) {
+            status = s_fail (ctl, S_EXIT_REFUSED, CW_EDECODE, "nudge %zu of the reply could "
+                             "not be read", i + 1);
+            break;
+        }
+        cw_nudge_state_t state = CW_NUDGE_PENDING;
+        for (int s = CW_NUDGE_PENDING; s <= CW_NUDGE_WITHDRAWN; s++)
+            if (e->state && strcmp (e->state, cw_nudge_state_name ((cw_nudge_state_t) s)) == 0)
+                state = (cw_nudge_state_t) s;
+        nudge.state = state;
+        if (json) {
+            cw_json_object_begin (json, NULL);
+            cw_nudge_json (&nudge, json, "nudge");
+            cw_json_array_begin (json, "hidden");
+            for (size_t k = 0; k < e->n_hidden; k++)
+                cw_json_string (json, NULL, e->hidden [k]);
+            cw_json_array_end (json);
+            cw_json_object_end (json);
+            continue;
+        }
+        char *text = NULL;
+        if (cw_nudge_text_redacted (&nudge, (const char *const *) e->hidden, e->n_hidden, &text)
+            != CW_OK) {
+            status = s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
+            break;
+        }
+        for (char *c = text; *c; c++)
+            if (((unsigned char) *c < 0x20 && *c != '\n') || *c == 0x7f)
+                *c = '?';
+        printf ("\n%s", text);
+        free (text);
+    }
+    if (json) {
+        cw_json_array_end (json);
+        cw_json_array_begin (json, "held");
+    }
+    else if (held)
+        printf ("\nheld back: %zu decision%s\n", n_held, n_held == 1 ? "" : "s");
+    s_table_t table = { 4, 0, 0, NULL, false };
+    if (!json && n_held) {
+        const char *head [] = { "WHEN", "RULE", "WHY", "REASON" };
+        for (size_t k = 0; k < 4; k++)
+            s_table_cell (&table, head [k]);
+    }
+    for (size_t i = 0; i < n_held && status == S_EXIT_OK; i++) {
+        const Coachwire__HeldDecision *d = r->held [i];
+        if (json) {
+            cw_json_object_begin (json, NULL);
+            cw_json_string (json, "rule", d->rule);
+            cw_json_uint (json, "created_ms", d->created_ms);
+            cw_json_string (json, "code", d->code);
+            cw_json_string (json, "reason", d->reason);
+            cw_json_object_end (json);
+            continue;
+        }
+        char when [32];
+        s_time_text (when, sizeof when, d->created_ms);
+        s_table_cell (&table, when);
+        s_table_cell (&table, d->rule);
+        s_table_cell (&table, d->code);
+        s_table_cell (&table, d->reason);
+    }
+    if (s_table_print (&table) != CW_OK && status == S_EXIT_OK)
+        status = s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
+    if (json) {
+        cw_json_array_end (json);
+        cw_json_object_end (json);
+        if (status == S_EXIT_OK)
+            status = s_json_print (ctl, json);
+        cw_json_destroy (&json);
+    }
+    cw_client_reply_free (&reply);
+    return status;
+}
+
+static int
+s_coach_effectiveness (s_ctl_t *ctl, int argc, char **argv)
+{
+    const char *positional [1] = { NULL };
+    int status = s_parse (ctl, argc, argv, NULL, 0, positional, 0, 1);
+    if (status != S_EXIT_OK)
+        return status == S_HELP_SHOWN ? S_EXIT_OK : status;
+    Coachwire__ApiRequest req = COACHWIRE__API_REQUEST__INIT;
+    Coachwire__EffectivenessRequest body = COACHWIRE__EFFECTIVENESS_REQUEST__INIT;
+    body.user = (char *) (positional [0] ? positional [0] : "");
+    req.body_case = COACHWIRE__API_REQUEST__BODY_COACH_EFFECTIVENESS;
+    req.coach_effectiveness = &body;
+    Coachwire__ApiReply *reply = NULL;
+    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
+        return status;
+    const Coachwire__EffectivenessReply *r =
+        reply->body_case == COACHWIRE__API_REPLY__BODY_COACH_EFFECTIVENESS
+            ? reply->coach_effectiveness : NULL;
+    size_t n = r ? r->n_rules : 0;
+    if (ctl->json) {
+        cw_json_t *json = NULL;
+        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
+        cw_json_object_begin (json, NULL);
+        cw_json_bool (json, "ok", true);
+        cw_json_string (json, "command", ctl->command_name);
+        cw_json_uint (json, "people", r ? r->people : 0);
+        cw_json_array_begin (json, "rules");
+        for (size_t i = 0; i < n; i++) {
+            const Coachwire__RuleEffect *e = r->rules [i];
+            char num [48];
+            snprintf (num, sizeof num, "%.6g", e->mean_change);
+            cw_json_object_begin (json, NULL);
+            cw_json_string (json, "rule", e->rule);
+            cw_json_uint (json, "sent", e->sent);
+            cw_json_uint (json, "delivered", e->delivered);
+            cw_json_uint (json, "opened", e->opened);
+            cw_json_uint (json, "dismissed", e->dismissed);
+            cw_json_uint (json, "helpful", e->helpful);
+            cw_json_uint (json, "outcomes", e->outcomes);
+            cw_json_string (json, "mean_change", num);
+            cw_json_object_end (json);
+        }
+        cw_json_array_end (json);
+        cw_json_object_end (json);
+        if (status == S_EXIT_OK)
+            status = s_json_print (ctl, json);
+        cw_json_destroy (&json);
+    }
+    else {
+        printf ("%s\n", reply->error);
+        s_table_t table = { 8, 0, 0, NULL, false };
+        const char *head [] = { "RULE", "SENT", "DELIVERED", "OPENED", "DISMISSED", "HELPFUL",
+                                "OUTCOMES", "MEAN_CHANGE" };
+        for (size_t k = 0; k < 8; k++)
+            s_table_cell (&table, head [k]);
+        for (size_t i = 0; i < n; i++) {
+            const Coachwire__RuleEffect *e = r->rules [i];
+            char cells [7][32];
+            snprintf (cells [0], 32, "%llu", (unsigned long long) e->sent);
+            snprintf (cells [1], 32, "%llu", (unsigned long long) e->delivered);
+            snprintf (cells [2], 32, "%llu", (unsigned long long) e->opened);
+            snprintf (cells [3], 32, "%llu", (unsigned long long) e->dismissed);
+            snprintf (cells [4], 32, "%llu", (unsigned long long) e->helpful);
+            snprintf (cells [5], 32, "%llu", (unsigned long long) e->outcomes);
+            if (e->outcomes)
+                snprintf (cells [6], 32, "%+.2f", e->mean_change);
+            else
+                snprintf (cells [6], 32, "-");
+            s_table_cell (&table, e->rule);
+            for (int k = 0; k < 7; k++)
+                s_table_cell (&table, cells [k]);
+        }
+        if (s_table_print (&table) != CW_OK)
+            status = s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
+    }
+    cw_client_reply_free (&reply);
+    return status;
+}
+
+/*  HH:MM as minutes of the day. */
+static bool
+s_parse_clock (const char *text, uint32_t *minutes)
+{
+    if (strlen (text) != 5 || text [2] != ':')
+        return false;
+    for (int i = 0; i < 5; i++)
+        if (i != 2 && (text [i] < '0' || text [i] > '9'))
+            return false;
+    uint32_t h = (uint32_t) (text [0] - '0') * 10u + (uint32_t) (text [1] - '0');
+    uint32_t m = (uint32_t) (text [3] - '0') * 10u + (uint32_t) (text [4] - '0');
+    if (h > 23 || m > 59)
+        return false;
+    *minutes = h * 60u + m;
+    return true;
+}
+
+static int
+s_settings (s_ctl_t *ctl, int argc, char **argv)
+{
+    const char *quiet = NULL, *budget = NULL;
+    const s_option_t options [] = { { "quiet", &quiet, NULL }, { "budget", &budget, NULL } };
+    int status = s_parse (ctl, argc, argv, options, 2, NULL, 0, 0);
+    if (status != S_EXIT_OK)
+        return status == S_HELP_SHOWN ? S_EXIT_OK : status;
+    Coachwire__ApiRequest req = COACHWIRE__API_REQUEST__INIT;
+    Coachwire__SettingsRequest body = COACHWIRE__SETTINGS_REQUEST__INIT;
+    if (quiet) {
+        char start [8] = "", end [8] = "";
+        const char *dash = strchr (quiet, '-');
+        body.set_quiet = true;
+        if (strcmp (quiet, "off") == 0)
+            body.quiet_start = body.quiet_end = 0;
+        else if (!dash || dash - quiet != 5 || strlen (dash + 1) != 5
+                 || (memcpy (start, quiet, 5), !s_parse_clock (start, &body.quiet_start))
+                 || (memcpy (end, dash + 1, 5), !s_parse_clock (end, &body.quiet_end)))
+            return s_usage_error (ctl, "--quiet takes HH:MM-HH:MM in your time zone, or off");
+    }
+    if (budget) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long n = strtoul (budget, &end, 10);
+        if (errno || end == budget || *end || budget [0] == '-' || n > 100)
+            return s_usage_error (ctl, "--budget takes a number of nudges a day, 0 .. 100");
+        body.set_budget = true;
+        body.budget = (uint32_t) n;
+    }
+    req.body_case = COACHWIRE__API_REQUEST__BODY_SETTINGS;
+    req.settings = &body;
+    Coachwire__ApiReply *reply = NULL;
+    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
+        return status;
+    status = s_print_message (ctl, reply->error);
+    cw_client_reply_free (&reply);
+    return status;
+}
+
 static const s_command_t s_commands [] = {
     { { "user", "add", NULL }, s_user_add, "NAME [--locale en|ja] [--tz ZONE] --out FILE",
       "Adds a person and writes their credential to FILE (mode 0600; never overwritten).\n"
@@ -1357,6 +2062,39 @@ static const s_command_t s_commands [] = {
       "receipts stay and still verify. With --field F only that field is removed from\n"
       "stored readings and its grants withdrawn.\n"
       "  --yes            required: erasure cannot be undone" },
+    { { "nudges", NULL, NULL }, s_nudges, "[PERSON] [--all] [--held] [--limit N]",
+      "Your nudges (a coach: PERSON's), each with why it was sent and every field it used\n"
+      "(purpose, grant, policy version, window, samples). A coach sees only the fields the\n"
+      "person shares for coach_review; the rest is marked hidden.\n"
+      "  --all            also expired and withdrawn ones\n"
+      "  --held           also the decisions held back (quiet hours, budget, consent...)" },
+    { { "settings", NULL, NULL }, s_settings, "[--quiet HH:MM-HH:MM|off] [--budget N]",
+      "Shows or sets when you get nudges: quiet hours in your time zone (default\n"
+      "22:00-07:00) and at most N nudges a day (default 6)." },
+    { { "coach", "add", NULL }, s_coach_add, "NAME --out FILE",
+      "Operator: adds a coach and writes their credential to FILE (mode 0600)." },
+    { { "coach", "accept", NULL }, s_coach_accept, "COACH",
+      "Makes COACH your coach: they see your plan and what you grant for coach_review." },
+    { { "coach", "remove", NULL }, s_coach_remove, "COACH",
+      "COACH is no longer your coach and sees nothing of yours from now on." },
+    { { "coach", "effectiveness", NULL }, s_coach_effectiveness, "[PERSON]",
+      "Coach: per rule, nudges sent, delivered, opened, dismissed, marked helpful, and the\n"
+      "mean change of the rule's metric after the nudge against before (all your clients,\n"
+      "or PERSON)." },
+    { { "clients", NULL, NULL }, s_clients, "", "Coach: the people who accepted you." },
+    { { "plan", "show", NULL }, s_plan_show, "PERSON [--version N]",
+      "Coach: PERSON's plan, every version newest first, with state and goals." },
+    { { "plan", "set", NULL }, s_plan_set, "PERSON FILE [--propose]",
+      "Coach: stores the plan file FILE (see cw_plan.h) as PERSON's next version, active at\n"
+      "once (the old one retired) or, with --propose, proposed for review. A broken file is\n"
+      "refused with its line and reason." },
+    { { "plan", "review", NULL }, s_plan_review, "PERSON [--approve V | --reject V]",
+      "Coach: the versions proposed (by the engine from the evidence, or with --propose);\n"
+      "approving one makes it active, rejecting retires it." },
+    { { "progress", NULL, NULL }, s_progress, "PERSON [--goal G] [--since DAYS] [--limit N]",
+      "PERSON's progress per goal: a chart of the metric per window against its target\n"
+      "band, and how many windows met it. Goals whose fields PERSON does not share for\n"
+      "coach_review are hidden." },
 };
 #define S_COMMANDS (sizeof s_commands / sizeof s_commands [0])
 

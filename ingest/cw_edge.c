@@ -32,6 +32,7 @@
 #define CW_EDGE_READ_BURST       256    /* downlinks handled per pump before returning */
 #define CW_EDGE_WINDOW_MAX       4096
 #define CW_EDGE_BACKOFF_MIN_MS   100
+#define CW_EDGE_REACTIONS_BURST  64     /* nudge acknowledgements sent per pump */
 
 struct _cw_edge_t {
     cw_cred_t *cred;                    /* device credential (secret key in sodium memory) */
@@ -52,6 +53,7 @@ struct _cw_edge_t {
     cw_edge_rejection_t ring [CW_EDGE_RING];   /* recent refusals, ring_next is the oldest */
     size_t ring_next;
     size_t ring_count;
+    int announce;                       /* cw_edge_announce: say hello once connected */
     cw_client_t *api;                   /* api client (consent switches), made on first use */
     char api_error [CW_EDGE_REASON_MAX];/* the service's sentence about the last api call */
 };
@@ -627,6 +629,165 @@ s_ring_push (cw_edge_t *self, const cw_edge_rejection_t *r)
     self->ring [at] = *r;
 }
 
+/*  Seals and sends one nudge acknowledgement (kind 2, stream = reaction, plaintext = the
+ *  16-byte id) when connected, and records that it went out. *sent says whether it did. */
+static int
+s_send_reaction (cw_edge_t *self, const char *id_hex, int reaction, int *sent)
+{
+    *sent = 0;
+    uint8_t id [16];
+    if (!self->dealer || !self->connected || cw_hex_decode (id, sizeof id, id_hex) != CW_OK)
+        return CW_OK;
+    uint64_t sequence = 0;
+    int rc = cw_queue_ack_sequence (self->queue, &sequence);
+    if (rc != CW_OK)
+        return rc;
+    uint8_t frame [sizeof id + CW_FRAME_OVERHEAD];
+    size_t len = 0;
+    rc = cw_envelope_seal_kind (frame, sizeof frame, &len, self->key, cw_cred_id (self->cred),
+                                CW_FRAME_KIND_NUDGE_ACK, (uint16_t) reaction, sequence, id,
+                                sizeof id);
+    if (rc != CW_OK)
+        return rc;
+    if (zmq_send (self->dealer, frame, len, ZMQ_DONTWAIT) != (int) len)
+        return CW_OK;       /* no session or a full pipe: a later pump sends it */
+    *sent = 1;
+    return cw_queue_nudge_sent (self->queue, id_hex, reaction);
+}
+
+/*  A nudge arrived: stored (once), handed to the app (once), acknowledged (every time: a
+ *  redelivery means the service did not get the receipt). */
+static int
+s_nudge_received (cw_edge_t *self, const char *id, const ProtobufCBinaryData *body,
+                  uint64_t *garbage)
+{
+    int is_new = 0;
+    int rc = cw_queue_nudge_put (self->queue, id, s_wall_ms (), body->data, body->len, &is_new);
+    if (rc == CW_EINVAL || rc == CW_ETOOBIG) {
+        (*garbage)++;       /* not an id the service makes, or a body past any nudge */
+        return CW_OK;
+    }
+    if (rc != CW_OK)
+        return rc;
+    if (is_new && self->on_nudge)
+        self->on_nudge (self->nudge_ctx, id, body->data, body->len);
+    int sent = 0;
+    return s_send_reaction (self, id, CW_EDGE_REACTION_RECEIVED, &sent);
+}
+
+/*  What the pump still owes the service about nudges: receipts and reactions not sent yet,
+ *  and a hello (cw_edge_announce). */
+typedef struct {
+    char ids [CW_EDGE_REACTIONS_BURST][33];
+    unsigned todo [CW_EDGE_REACTIONS_BURST];    /* bit 0 receipt, 1 << r reaction r */
+    size_t count;
+    char newest [33];
+} s_owed_t;
+
+static int
+s_owed_add (void *ctx, const cw_queue_nudge_t *n)
+{
+    s_owed_t *owed = ctx;
+    memcpy (owed->newest, n->id, sizeof owed->newest);
+    unsigned todo = (n->acked ? 0u : 1u) | (n->feedback & ~n->feedback_sent & 0xeu);
+    if (todo && owed->count < CW_EDGE_REACTIONS_BURST) {
+        memcpy (owed->ids [owed->count], n->id, sizeof owed->ids [0]);
+        owed->todo [owed->count++] = todo;
+    }
+    return 0;
+}
+
+static int
+s_send_reactions (cw_edge_t *self)
+{
+    if (!self->connected)
+        return CW_OK;
+    s_owed_t owed;
+    memset (&owed, 0, sizeof owed);
+    int rc = cw_queue_nudges_each (self->queue, !self->announce, s_owed_add, &owed);
+    for (size_t i = 0; rc == CW_OK && i < owed.count; i++)
+        for (int r = 0; rc == CW_OK && r <= CW_EDGE_REACTION_HELPFUL; r++) {
+            int sent = 0;
+            if (owed.todo [i] & (1u << r))
+                rc = s_send_reaction (self, owed.ids [i], r, &sent);
+            if (rc == CW_OK && !sent && (owed.todo [i] & (1u << r)))
+                return CW_OK;       /* blocked: the rest next pump */
+        }
+    if (rc == CW_OK && self->announce) {
+        int sent = 0;
+        if (owed.newest [0])
+            rc = s_send_reaction (self, owed.newest, CW_EDGE_REACTION_RECEIVED, &sent);
+        else {
+            static const char s_nobody [] = "00000000000000000000000000000000";
+            rc = s_send_reaction (self, s_nobody, CW_EDGE_REACTION_RECEIVED, &sent);
+            if (rc == CW_EIO || rc == CW_EINVAL)
+                rc = CW_OK;     /* there is no such nudge to mark: only the frame matters */
+        }
+        if (rc == CW_OK && sent)
+            self->announce = 0;
+    }
+    return rc;
+}
+
+int
+cw_edge_announce (cw_edge_t *self)
+{
+    if (!self)
+        return CW_EINVAL;
+    self->announce = 1;
+    return CW_OK;
+}
+
+int
+cw_edge_nudge_feedback (cw_edge_t *self, const char *nudge_id_hex, int reaction)
+{
+    if (!self || !nudge_id_hex || reaction < CW_EDGE_REACTION_OPENED
+        || reaction > CW_EDGE_REACTION_HELPFUL)
+        return CW_EINVAL;
+    char id [33];
+    size_t n = strlen (nudge_id_hex);
+    if (n != 32)
+        return CW_EINVAL;
+    for (size_t i = 0; i <= n; i++) {
+        char c = nudge_id_hex [i];
+        id [i] = c >= 'A' && c <= 'F' ? (char) (c - 'A' + 'a') : c;
+    }
+    int rc = cw_queue_nudge_feedback (self->queue, id, reaction);
+    int sent = 0;
+    if (rc == CW_OK)
+        rc = s_send_reaction (self, id, reaction, &sent);
+    return rc;
+}
+
+typedef struct {
+    cw_edge_nudge_each_fn *fn;
+    void *ctx;
+} s_each_t;
+
+static int
+s_each_nudge (void *ctx, const cw_queue_nudge_t *n)
+{
+    s_each_t *e = ctx;
+    cw_edge_nudge_t out;
+    memcpy (out.id, n->id, sizeof out.id);
+    out.received_ms = n->received_ms;
+    out.body = n->body;
+    out.body_len = n->body_len;
+    out.acked = n->acked;
+    out.feedback = n->feedback;
+    out.feedback_sent = n->feedback_sent;
+    return e->fn (e->ctx, &out);
+}
+
+int
+cw_edge_nudges_each (cw_edge_t *self, cw_edge_nudge_each_fn *fn, void *ctx)
+{
+    if (!self || !fn)
+        return CW_EINVAL;
+    s_each_t e = { fn, ctx };
+    return cw_queue_nudges_each (self->queue, 0, s_each_nudge, &e);
+}
+
 /*  Handles one downlink message. Acks and refusals join the open queue transaction (*in_tx);
  *  callbacks run outside it, so that they may publish. */
 static int
@@ -687,10 +848,7 @@ s_handle (cw_edge_t *self, const uint8_t *data, size_t size, int *in_tx, uint64_
                 if ((rc = cw_queue_commit (self->queue)) != CW_OK)
                     break;
             }
-            if (self->on_nudge) {
-                ProtobufCBinaryData *b = &msg->nudge->body;
-                self->on_nudge (self->nudge_ctx, msg->nudge->nudge_id, b->data, b->len);
-            }
+            rc = s_nudge_received (self, msg->nudge->nudge_id, &msg->nudge->body, garbage);
             break;
         default:
             break;
@@ -751,7 +909,8 @@ cw_edge_pump (cw_edge_t *self, int timeout_ms)
     int rc = s_connect (self);
     if (rc != CW_OK)
         return rc;
-    if ((rc = s_drain_monitor (self)) != CW_OK || (rc = s_send_due (self)) != CW_OK)
+    if ((rc = s_drain_monitor (self)) != CW_OK || (rc = s_send_due (self)) != CW_OK
+        || (rc = s_send_reactions (self)) != CW_OK)
         return rc;
     int64_t deadline = s_mono_ms () + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
@@ -776,7 +935,7 @@ cw_edge_pump (cw_edge_t *self, int timeout_ms)
             if ((rc = s_read_downlinks (self, &got)) != CW_OK)
                 return rc;
         }
-        if ((rc = s_send_due (self)) != CW_OK)
+        if ((rc = s_send_due (self)) != CW_OK || (rc = s_send_reactions (self)) != CW_OK)
             return rc;
         if (got || s_mono_ms () >= deadline)
             return CW_OK;

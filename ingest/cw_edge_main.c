@@ -1,10 +1,13 @@
 /*  cw_edge_main.c - cw-edge, an edge collector on the command line: import recordings or
- *  simulate them, seal and queue each batch, send it to the gateway and report what happened.
+ *  simulate them, seal and queue each batch, send it to the gateway and report what happened;
+ *  receive nudges, list them with their disclosure, and report the person's reactions.
  *
  *  Commands are a table (name, handler, usage, help); `cw-edge COMMAND --help` prints the entry.
  */
 #include "coachwire/cw_error.h"
 #include "coachwire/cw_import.h"
+#include "coachwire/cw_json.h"
+#include "coachwire/cw_nudge.h"
 #include "coachwire/edge.h"
 
 #include <errno.h>
@@ -72,6 +75,8 @@ static int s_cmd_import (s_app_t *app, int argc, char **argv);
 static int s_cmd_simulate (s_app_t *app, int argc, char **argv);
 static int s_cmd_flush (s_app_t *app, int argc, char **argv);
 static int s_cmd_status (s_app_t *app, int argc, char **argv);
+static int s_cmd_nudges (s_app_t *app, int argc, char **argv);
+static int s_cmd_feedback (s_app_t *app, int argc, char **argv);
 
 static const s_command_t s_commands [] = {
     { "import", s_cmd_import, "import FILE...",
@@ -91,7 +96,15 @@ static const s_command_t s_commands [] = {
       "for the acks." },
     { "status", s_cmd_status, "status",
       "Shows the queue (frames waiting, bytes) and the lifetime counters. Does not connect." },
-    /* { "nudges", s_cmd_nudges, "nudges", "..." }  issue 4: receive and acknowledge nudges */
+    { "nudges", s_cmd_nudges, "nudges [--wait S] [--json]",
+      "Takes what the service holds for this device's person for up to S seconds (default 2;\n"
+      "each nudge is stored and acknowledged as it lands), then lists every nudge stored on\n"
+      "this device with its disclosure in full: the message, why (rule, metric, observed\n"
+      "against target, window) and every field used with its purpose, grant, policy version,\n"
+      "window and samples." },
+    { "feedback", s_cmd_feedback, "feedback NUDGE_ID opened|dismissed|helpful",
+      "Reports how the person took a nudge; the service counts it per rule (cwctl coach\n"
+      "effectiveness). Waits up to --timeout for the connection to send it." },
     { NULL, NULL, NULL, NULL }
 };
 
@@ -618,6 +631,208 @@ s_cmd_status (s_app_t *app, int argc, char **argv)
     /*  Lifetime counters: report against zero. */
     memset (&app->before, 0, sizeof app->before);
     return s_report (app);
+}
+
+/*  -------------------------------------------------------------------------------------------
+ *  Nudges: receive, list with their disclosure, report the person's reaction
+ */
+
+typedef struct {
+    bool json;
+    cw_json_t *out;                 /* --json */
+    size_t count;
+    int rc;
+} s_list_t;
+
+static const char *s_reaction_names [] = { "received", "opened", "dismissed", "helpful" };
+
+static int
+s_list_nudge (void *ctx, const cw_edge_nudge_t *n)
+{
+    s_list_t *l = ctx;
+    cw_nudge_t nudge;
+    l->count++;
+    if (cw_nudge_unpack (n->body, n->body_len, &nudge) != CW_OK) {
+        if (!l->json)
+            printf ("\nnudge %s: stored, but its body could not be read\n", n->id);
+        return 0;
+    }
+    nudge.state = n->acked ? CW_NUDGE_ACKED : CW_NUDGE_DELIVERED;
+    if (l->json) {
+        cw_json_object_begin (l->out, NULL);
+        cw_json_string (l->out, "id", n->id);
+        cw_json_int (l->out, "received_ms", n->received_ms);
+        cw_json_bool (l->out, "acked", n->acked != 0);
+        cw_json_array_begin (l->out, "feedback");
+        for (int r = 1; r <= CW_EDGE_REACTION_HELPFUL; r++)
+            if (n->feedback & (1u << r))
+                cw_json_string (l->out, NULL, s_reaction_names [r]);
+        cw_json_array_end (l->out);
+        cw_nudge_json (&nudge, l->out, "nudge");
+        cw_json_object_end (l->out);
+        return 0;
+    }
+    char *text = NULL;
+    if (cw_nudge_text (&nudge, &text) != CW_OK) {
+        l->rc = CW_ENOMEM;
+        return CW_ENOMEM;
+    }
+    for (char *c = text; *c; c++)
+        if (((unsigned char) *c < 0x20 && *c != '\n') || *c == 0x7f)
+            *c = '?';
+    printf ("\n%s", text);
+    free (text);
+    char reactions [64] = "";
+    for (int r = 1; r <= CW_EDGE_REACTION_HELPFUL; r++)
+        if (n->feedback & (1u << r)) {
+            size_t used = strlen (reactions);
+            snprintf (reactions + used, sizeof reactions - used, "%s%s%s", used ? ", " : "",
+                      s_reaction_names [r], n->feedback_sent & (1u << r) ? "" : " (not sent yet)");
+        }
+    printf ("  on this device: receipt %s; feedback: %s\n", n->acked ? "sent" : "not sent yet",
+            reactions [0] ? reactions : "none");
+    return 0;
+}
+
+static int
+s_cmd_nudges (s_app_t *app, int argc, char **argv)
+{
+    double wait_s = 2;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp (argv [i], "--json") == 0)
+            app->json = true;
+        else if (strcmp (argv [i], "--wait") == 0 && i + 1 < argc) {
+            if (!s_parse_double (argv [++i], 0, 3600, &wait_s)) {
+                fprintf (stderr, "cw-edge nudges: --wait needs seconds from 0 to 3600\n");
+                return EXIT_USAGE;
+            }
+        }
+        else {
+            fprintf (stderr, "cw-edge nudges: unexpected argument '%s' (try --help)\n",
+                     argv [i]);
+            return EXIT_USAGE;
+        }
+    }
+    int rc = s_open_edge (app);
+    if (rc != EXIT_OK)
+        return rc;
+    /*  Say hello, so that what waited for the person while no device was online comes now;
+     *  then take whatever arrives for wait_s, acknowledging each nudge as it lands. */
+    if (wait_s > 0 && cw_edge_announce (app->edge) == CW_OK) {
+        int64_t left_ms = (int64_t) (wait_s * 1000.0);
+        while (left_ms > 0) {
+            int step = left_ms > 100 ? 100 : (int) left_ms;
+            if ((rc = cw_edge_pump (app->edge, step)) != CW_OK) {
+                fprintf (stderr, "cw-edge nudges: %s\n", cw_strerror (rc));
+                return EXIT_SETUP;
+            }
+            left_ms -= step;
+        }
+    }
+    s_list_t list = { app->json, NULL, 0, CW_OK };
+    if (app->json && cw_json_new (&list.out, 0) != CW_OK)
+        return EXIT_SETUP;
+    if (app->json) {
+        cw_json_object_begin (list.out, NULL);
+        cw_json_string (list.out, "command", "nudges");
+        cw_json_array_begin (list.out, "nudges");
+    }
+    rc = cw_edge_nudges_each (app->edge, s_list_nudge, &list);
+    if (app->json) {
+        cw_json_array_end (list.out);
+        cw_json_uint (list.out, "count", list.count);
+        cw_json_object_end (list.out);
+        const char *text = cw_json_text (list.out, NULL);
+        if (text)
+            printf ("%s\n", text);
+        else
+            rc = CW_ENOMEM;
+        cw_json_destroy (&list.out);
+    }
+    else
+        printf ("\n%zu nudge%s on this device\n", list.count, list.count == 1 ? "" : "s");
+    if (rc != CW_OK) {
+        fprintf (stderr, "cw-edge nudges: the stored nudges could not be read: %s\n",
+                 cw_strerror (rc));
+        return EXIT_SETUP;
+    }
+    return EXIT_OK;
+}
+
+typedef struct {
+    const char *id;
+    int reaction;
+    bool sent;
+} s_sent_t;
+
+static int
+s_feedback_sent (void *ctx, const cw_edge_nudge_t *n)
+{
+    s_sent_t *s = ctx;
+    if (strcmp (n->id, s->id) == 0 && (n->feedback_sent & (1u << s->reaction)))
+        s->sent = true;
+    return 0;
+}
+
+static int
+s_cmd_feedback (s_app_t *app, int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf (stderr, "cw-edge feedback: give NUDGE_ID and opened, dismissed or helpful\n");
+        return EXIT_USAGE;
+    }
+    int reaction = 0;
+    for (int r = 1; r <= CW_EDGE_REACTION_HELPFUL; r++)
+        if (strcmp (argv [1], s_reaction_names [r]) == 0)
+            reaction = r;
+    if (!reaction) {
+        fprintf (stderr, "cw-edge feedback: '%s' is not a reaction: opened, dismissed or "
+                 "helpful\n", argv [1]);
+        return EXIT_USAGE;
+    }
+    char id [33];
+    size_t n = strlen (argv [0]);
+    for (size_t i = 0; i < n && i < 32; i++)
+        id [i] = argv [0][i] >= 'A' && argv [0][i] <= 'F' ? (char) (argv [0][i] - 'A' + 'a')
+                                                          : argv [0][i];
+    id [n < 32 ? n : 32] = 0;
+    int rc = s_open_edge (app);
+    if (rc != EXIT_OK)
+        return rc;
+    rc = cw_edge_nudge_feedback (app->edge, argv [0], reaction);
+    if (rc == CW_EINVAL || rc == CW_ENOENT) {
+        fprintf (stderr, "cw-edge feedback: %s: %s\n", argv [0],
+                 rc == CW_EINVAL ? "not a nudge id (32 hex characters)"
+                                 : "no such nudge on this device (cw-edge nudges lists them)");
+        return EXIT_INPUT;
+    }
+    if (rc != CW_OK) {
+        fprintf (stderr, "cw-edge feedback: %s\n", cw_strerror (rc));
+        return EXIT_SETUP;
+    }
+    s_sent_t s = { id, reaction, false };
+    int64_t left_ms = (int64_t) (app->timeout_s * 1000.0);
+    while (!s.sent) {
+        if (cw_edge_nudges_each (app->edge, s_feedback_sent, &s) != CW_OK || s.sent
+            || left_ms <= 0)
+            break;
+        if ((rc = cw_edge_pump (app->edge, 100)) != CW_OK)
+            break;
+        left_ms -= 100;
+    }
+    /*  Give ZeroMQ a moment to write the frame before the socket closes. */
+    if (s.sent) {
+        int settle = cw_edge_pump (app->edge, 200);
+        (void) settle;      /* it went out; what the pump reads after does not change that */
+    }
+    if (!s.sent) {
+        fprintf (stderr, "cw-edge feedback: recorded on this device; not sent yet (offline): it "
+                 "goes out with the next cw-edge command that connects\n");
+        return EXIT_TIMEOUT;
+    }
+    if (!app->quiet)
+        printf ("%s: %s sent\n", id, s_reaction_names [reaction]);
+    return EXIT_OK;
 }
 
 /*  -------------------------------------------------------------------------------------------

@@ -434,6 +434,9 @@ s_nudge_ack (s_gateway_t *self, cw_device_entry_t *dev, const cw_frame_header_t 
                   "a nudge acknowledgement carries the 16-byte nudge id");
         return;
     }
+    static const uint8_t hello [CW_ID_BYTES];
+    if (sodium_memcmp (plain, hello, CW_ID_BYTES) == 0)
+        return;     /* "hello": a device announcing itself; what waits went out above */
     int rc = cw_nudges_acked (self->nudges, dev->user_id, plain, cw_now_ms ());
     if (rc == CW_OK && h->stream > 0)
         rc = cw_nudges_feedback (self->nudges, dev->user_id, plain, (cw_feedback_t) h->stream,
@@ -705,8 +708,11 @@ s_commit (s_gateway_t *self, bool force_flush)
             down.ack = &ack;
             s_send_downlink (self, p->routing_id, p->routing_id_len, &down);
         }
-        if (self->pending_count)
+        if (self->pending_count) {
             self->counters_dirty = true;
+            if (accepted)   /* new frames: the coach reads them now, not at its next timeout */
+                zmq_send (self->coach, "tick", 4, ZMQ_DONTWAIT);
+        }
         self->stage_ns [STAGE_ACK] += s_cpu_ns () - t1;
     }
     else {

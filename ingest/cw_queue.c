@@ -66,7 +66,18 @@ static const char s_schema [] =
     "CREATE TRIGGER IF NOT EXISTS frames_ins AFTER INSERT ON frames BEGIN"
     "  UPDATE totals SET frames = frames + 1, bytes = bytes + NEW.bytes WHERE id = 1; END;"
     "CREATE TRIGGER IF NOT EXISTS frames_del AFTER DELETE ON frames BEGIN"
-    "  UPDATE totals SET frames = frames - 1, bytes = bytes - OLD.bytes WHERE id = 1; END;";
+    "  UPDATE totals SET frames = frames - 1, bytes = bytes - OLD.bytes WHERE id = 1; END;"
+    "CREATE TABLE IF NOT EXISTS nudges ("
+    "  id TEXT PRIMARY KEY,"
+    "  received_ms INTEGER NOT NULL,"
+    "  body BLOB NOT NULL,"
+    "  acked INTEGER NOT NULL DEFAULT 0,"
+    "  feedback INTEGER NOT NULL DEFAULT 0,"
+    "  feedback_sent INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS ack_sequence ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  next INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO ack_sequence VALUES (1, 1);";
 
 static int64_t
 s_now_ms (void)
@@ -620,4 +631,135 @@ cw_queue_commit (cw_queue_t *self)
         return CW_ESTATE;
     self->in_tx = 0;
     return s_tx_end (self, CW_OK);
+}
+
+/*  -------------------------------------------------------------------------------------------
+ *  Nudges received
+ */
+
+static int
+s_nudge_id_valid (const char *id)
+{
+    if (!id || strlen (id) != CW_QUEUE_NUDGE_ID_HEX)
+        return 0;
+    for (const char *c = id; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+            return 0;
+    return 1;
+}
+
+int
+cw_queue_nudge_put (cw_queue_t *self, const char *id, int64_t received_ms, const uint8_t *body,
+                    size_t len, int *is_new)
+{
+    if (is_new)
+        *is_new = 0;
+    if (!self || !s_nudge_id_valid (id) || (!body && len))
+        return CW_EINVAL;
+    if (len > CW_QUEUE_NUDGE_BODY_MAX)
+        return CW_ETOOBIG;
+    sqlite3_stmt *stmt = NULL;
+    if (s_prepare (self, &stmt, "INSERT OR IGNORE INTO nudges (id, received_ms, body)"
+                                " VALUES (?1, ?2, ?3)") != CW_OK)
+        return CW_EIO;
+    sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 2, received_ms);
+    sqlite3_bind_blob (stmt, 3, len ? (const void *) body : "", (int) len, SQLITE_STATIC);
+    int rc = s_step_done (stmt);
+    if (rc == CW_OK && is_new)
+        *is_new = sqlite3_changes (self->db) > 0;
+    return rc;
+}
+
+int
+cw_queue_nudge_feedback (cw_queue_t *self, const char *id, int reaction)
+{
+    if (!self || !s_nudge_id_valid (id) || reaction < 1 || reaction > 3)
+        return CW_EINVAL;
+    sqlite3_stmt *stmt = NULL;
+    if (s_prepare (self, &stmt, "UPDATE nudges SET feedback = feedback | ?2 WHERE id = ?1")
+        != CW_OK)
+        return CW_EIO;
+    sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int (stmt, 2, 1 << reaction);
+    int rc = s_step_done (stmt);
+    if (rc == CW_OK && sqlite3_changes (self->db) == 0)
+        rc = CW_ENOENT;
+    return rc;
+}
+
+int
+cw_queue_nudge_sent (cw_queue_t *self, const char *id, int reaction)
+{
+    if (!self || !s_nudge_id_valid (id) || reaction < 0 || reaction > 3)
+        return CW_EINVAL;
+    sqlite3_stmt *stmt = NULL;
+    if (s_prepare (self, &stmt, reaction == 0
+                                    ? "UPDATE nudges SET acked = 1 WHERE id = ?1"
+                                    : "UPDATE nudges SET feedback_sent = feedback_sent | ?2"
+                                      " WHERE id = ?1") != CW_OK)
+        return CW_EIO;
+    sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
+    if (reaction)
+        sqlite3_bind_int (stmt, 2, 1 << reaction);
+    return s_step_done (stmt);
+}
+
+int
+cw_queue_nudges_each (cw_queue_t *self, int unsent_only, cw_queue_nudge_fn fn, void *ctx)
+{
+    if (!self || !fn)
+        return CW_EINVAL;
+    sqlite3_stmt *stmt = NULL;
+    if (s_prepare (self, &stmt, "SELECT id, received_ms, body, acked, feedback, feedback_sent"
+                                " FROM nudges WHERE ?1 = 0 OR acked = 0"
+                                " OR (feedback & ~feedback_sent) != 0"
+                                " ORDER BY received_ms, rowid") != CW_OK)
+        return CW_EIO;
+    sqlite3_bind_int (stmt, 1, unsent_only ? 1 : 0);
+    int rc = CW_OK, r;
+    while ((r = sqlite3_step (stmt)) == SQLITE_ROW) {
+        const char *id = (const char *) sqlite3_column_text (stmt, 0);
+        if (!s_nudge_id_valid (id))
+            continue;
+        cw_queue_nudge_t n;
+        memset (&n, 0, sizeof n);
+        memcpy (n.id, id, CW_QUEUE_NUDGE_ID_HEX + 1);
+        n.received_ms = sqlite3_column_int64 (stmt, 1);
+        n.body = sqlite3_column_blob (stmt, 2);
+        n.body_len = (size_t) sqlite3_column_bytes (stmt, 2);
+        n.acked = sqlite3_column_int (stmt, 3) != 0;
+        n.feedback = (unsigned) sqlite3_column_int (stmt, 4);
+        n.feedback_sent = (unsigned) sqlite3_column_int (stmt, 5);
+        if ((rc = fn (ctx, &n)) != 0)
+            break;
+    }
+    if (rc == CW_OK && r != SQLITE_DONE)
+        rc = CW_EIO;
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+int
+cw_queue_ack_sequence (cw_queue_t *self, uint64_t *sequence)
+{
+    if (!self || !sequence)
+        return CW_EINVAL;
+    int rc = s_tx_begin (self);
+    if (rc != CW_OK)
+        return rc;
+    sqlite3_stmt *stmt = NULL;
+    rc = s_prepare (self, &stmt, "SELECT next FROM ack_sequence WHERE id = 1");
+    if (rc == CW_OK) {
+        rc = sqlite3_step (stmt) == SQLITE_ROW ? CW_OK : CW_EIO;
+        if (rc == CW_OK)
+            *sequence = (uint64_t) sqlite3_column_int64 (stmt, 0);
+        sqlite3_finalize (stmt);
+    }
+    if (rc == CW_OK && (*sequence == 0 || *sequence >= (uint64_t) INT64_MAX))
+        rc = CW_ENOSPC;
+    if (rc == CW_OK && (rc = s_prepare (self, &stmt, "UPDATE ack_sequence SET next = next + 1"
+                                                     " WHERE id = 1")) == CW_OK)
+        rc = s_step_done (stmt);
+    return s_tx_end (self, rc);
 }

@@ -147,7 +147,7 @@ s_gw_frame (s_gw_t *gw, void *router, zmq_msg_t *identity, const uint8_t *frame,
     }
     if (nudge) {
         Coachwire__NudgeDelivery n = COACHWIRE__NUDGE_DELIVERY__INIT;
-        n.nudge_id = (char *) "nudge-1";
+        n.nudge_id = (char *) "0123456789abcdef0123456789abcdef";
         n.body.data = (uint8_t *) "hello";
         n.body.len = 5;
         Coachwire__Downlink d = COACHWIRE__DOWNLINK__INIT;
@@ -609,7 +609,7 @@ test_queue_is_encrypted_at_rest (void **state)
 }
 
 static int s_nudges;
-static char s_nudge_id [32];
+static char s_nudge_id [33];
 
 static void
 s_on_nudge (void *ctx, const char *nudge_id, const uint8_t *body, size_t body_len)
@@ -632,7 +632,7 @@ test_nudge_reaches_handler (void **state)
     s_publish_hr (f, 1);
     assert_int_equal (cw_edge_flush (f->edge, 3000), CW_OK);
     assert_int_equal (s_nudges, 1);
-    assert_string_equal (s_nudge_id, "nudge-1");
+    assert_string_equal (s_nudge_id, "0123456789abcdef0123456789abcdef");
 }
 
 int

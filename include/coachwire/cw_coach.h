@@ -1,7 +1,7 @@
 /*  cw_coach.h - the coach actor: consented readings in, explained nudges out.
  *
- *  A thread with its own store connection. Every CW_COACH_TICK_MS it reads the frames the
- *  gateway committed since its cursor (kept in meta "coach.cursor"), opens each with the
+ *  A thread with its own store connection. When the gateway has committed (and at least every
+ *  CW_COACH_TICK_MS) it reads the frames committed since its cursor (kept in meta "coach.cursor"), opens each with the
  *  person's data key, strips it to the fields granted for `coaching` (the engine reads no
  *  other), and feeds the live features (device running dynamics) and daily totals (meals, in
  *  the person's time zone) to the rules. Every rule passes the arbiter (consent, budget,
@@ -13,6 +13,7 @@
  *      "consent" (7) || person id (16)   reload grants; pending nudges that used a withdrawn
  *                                        field are withdrawn, rule tracks reading it reset
  *      "plan" (4) || person id (16)      reload the person's active plan
+ *      "tick" (4)                        the gateway committed frames: read them now
  */
 #ifndef CW_COACH_H_INCLUDED
 #define CW_COACH_H_INCLUDED

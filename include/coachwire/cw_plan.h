@@ -217,7 +217,7 @@ typedef struct {
     double target_lo, target_hi;
     bool met;
 } cw_progress_t;
-typedef void (*cw_progress_fn) (void *ctx, const cw_progress_t *progress);
+typedef void (*cw_goal_progress_fn) (void *ctx, const cw_progress_t *progress);
 
 /*  Appends one progress row. met is computed here from the goal's kind when the plan version
  *  has the goal (CW_ENOENT otherwise); target_lo/hi are the schedule's targets at window end.
@@ -230,7 +230,7 @@ CW_EXPORT int cw_plans_progress_add (cw_plans_t *self, const uint8_t *user_id, u
  *  (a chart's series), at most limit rows (0: all). */
 CW_EXPORT int cw_plans_progress_each (cw_plans_t *self, const uint8_t *user_id,
                                       cw_goal_type_t goal, uint64_t since_ms, size_t limit,
-                                      cw_progress_fn fn, void *ctx) CW_MUST_CHECK;
+                                      cw_goal_progress_fn fn, void *ctx) CW_MUST_CHECK;
 
 /*  Progression from the evidence. When the active plan has goal, its type progresses
  *  (progress_sign != 0), no plan is already proposed, and the goal was met in at least

@@ -141,6 +141,46 @@ CW_EXPORT int cw_queue_next_sequence (cw_queue_t *self, uint16_t stream, uint64_
 CW_EXPORT int cw_queue_begin (cw_queue_t *self) CW_MUST_CHECK;
 CW_EXPORT int cw_queue_commit (cw_queue_t *self) CW_MUST_CHECK;
 
+/*  ---- Nudges received (table nudges: id, received_ms, body, acked, feedback, feedback_sent)
+ *
+ *  A nudge the gateway delivered is kept with its packed body. acked says the receipt
+ *  (reaction 0) went out; feedback is a bit set (1 << reaction: 1 opened, 2 dismissed,
+ *  3 helpful) of what the person said, feedback_sent what of it went out. The queue file is
+ *  the device's store; a body is the person's own nudge. */
+
+#define CW_QUEUE_NUDGE_BODY_MAX (64u * 1024u)
+#define CW_QUEUE_NUDGE_ID_HEX 32u
+
+typedef struct {
+    char id [CW_QUEUE_NUDGE_ID_HEX + 1];  /* hex */
+    int64_t received_ms;
+    const uint8_t *body;                  /* valid during the callback */
+    size_t body_len;
+    int acked;
+    unsigned feedback;
+    unsigned feedback_sent;
+} cw_queue_nudge_t;
+
+/*  Return non-zero to stop (that value is returned). */
+typedef int (*cw_queue_nudge_fn) (void *ctx, const cw_queue_nudge_t *nudge);
+
+/*  Stores a delivered nudge (id: 32 lowercase hex). *is_new (may be NULL) is 0 when it was
+ *  stored already (a redelivery: nothing changes). CW_EINVAL for a bad id, CW_ETOOBIG. */
+CW_EXPORT int cw_queue_nudge_put (cw_queue_t *self, const char *id, int64_t received_ms,
+                                  const uint8_t *body, size_t len, int *is_new) CW_MUST_CHECK;
+/*  Records feedback (reaction 1..3) to send. CW_ENOENT for a nudge not stored. */
+CW_EXPORT int cw_queue_nudge_feedback (cw_queue_t *self, const char *id, int reaction)
+    CW_MUST_CHECK;
+/*  Marks what went out: reaction 0 sets acked, 1..3 its feedback_sent bit. */
+CW_EXPORT int cw_queue_nudge_sent (cw_queue_t *self, const char *id, int reaction)
+    CW_MUST_CHECK;
+/*  Calls fn for every stored nudge, oldest first (only those with something left to send
+ *  when unsent_only). */
+CW_EXPORT int cw_queue_nudges_each (cw_queue_t *self, int unsent_only, cw_queue_nudge_fn fn,
+                                    void *ctx) CW_MUST_CHECK;
+/*  The next sequence for a nudge acknowledgement frame (kind 2), durable: never reused. */
+CW_EXPORT int cw_queue_ack_sequence (cw_queue_t *self, uint64_t *sequence) CW_MUST_CHECK;
+
 /*  Short name of a counter ("sent"), for logs and JSON. */
 CW_EXPORT const char *cw_queue_counter_name (cw_queue_counter_t which);
 

@@ -151,9 +151,54 @@ CW_EXPORT int cw_edge_rejections (cw_edge_t *self, cw_edge_rejection_t *out, siz
 /*  Sets (fn non-NULL) or clears the reject callback. */
 CW_EXPORT void cw_edge_on_reject (cw_edge_t *self, cw_edge_reject_fn *fn, void *ctx);
 
-/*  Sets (fn non-NULL) or clears the nudge handler. Nudges that arrive with no handler set are
- *  ignored (issue 4 adds their acknowledgement). */
+/*  Sets (fn non-NULL) or clears the nudge handler.
+ *
+ *  Every nudge delivered is first stored in the queue database (kept until the queue file
+ *  is deleted; a redelivery is stored once), then handed to the handler (once per nudge,
+ *  when one is set), and acknowledged at once: a frame of kind 2 (PROTOCOL.md 8a) with
+ *  reaction "received", sealed with this device's payload key, so that the service marks it
+ *  acked. An acknowledgement that could not go out (offline) goes out on a later pump. */
 CW_EXPORT void cw_edge_set_nudge_handler (cw_edge_t *self, cw_edge_nudge_fn *fn, void *ctx);
+
+/*  How the person reacted to a nudge (the stream of its acknowledgement frame). */
+#define CW_EDGE_REACTION_RECEIVED  0
+#define CW_EDGE_REACTION_OPENED    1
+#define CW_EDGE_REACTION_DISMISSED 2
+#define CW_EDGE_REACTION_HELPFUL   3
+
+/*  Reports the person's reaction (opened, dismissed or helpful) to a stored nudge: kept in
+ *  the queue database and sent as a kind-2 frame now when connected, else on a later
+ *  cw_edge_pump. Each reaction counts once per nudge at the service. Returns CW_OK,
+ *  CW_EINVAL (not 32 hex characters, or reaction not 1..3), CW_ENOENT (no such nudge was
+ *  delivered to this device), CW_EIO. */
+CW_EXPORT int cw_edge_nudge_feedback (cw_edge_t *self, const char *nudge_id_hex, int reaction)
+    CW_MUST_CHECK;
+
+/*  One stored nudge, valid during the callback only. body is the packed coachwire.Nudge. */
+typedef struct {
+    char id [33];                   /* hex */
+    int64_t received_ms;            /* Unix ms, this device's clock */
+    const uint8_t *body;
+    size_t body_len;
+    int acked;                      /* the receipt went out */
+    unsigned feedback;              /* 1 << reaction for each reaction reported */
+    unsigned feedback_sent;         /* ... and sent */
+} cw_edge_nudge_t;
+
+/*  Return non-zero to stop; that value is returned by cw_edge_nudges_each. */
+typedef int (cw_edge_nudge_each_fn) (void *ctx, const cw_edge_nudge_t *nudge);
+
+/*  Calls fn for every nudge stored on this device, oldest first. Does not connect. */
+CW_EXPORT int cw_edge_nudges_each (cw_edge_t *self, cw_edge_nudge_each_fn *fn, void *ctx)
+    CW_MUST_CHECK;
+
+/*  Tells the gateway this device is here, so that nudges waiting for the person (made while
+ *  no device of theirs was connected) are delivered: the gateway hands them over on the
+ *  first frame of a connection. Sends the receipt of the newest stored nudge again (harmless:
+ *  receipts repeat), or when none is stored an acknowledgement naming no nudge, which the
+ *  gateway refuses (the refusal is counted as garbage). It goes out inside cw_edge_pump as
+ *  soon as the connection is up; pump to receive what waited. Returns CW_OK. */
+CW_EXPORT int cw_edge_announce (cw_edge_t *self) CW_MUST_CHECK;
 
 /*  Consent switches, for an app to offer: grants (grant true) or withdraws one purpose on a
  *  field ("heart_rate.bpm"), a group ("running.*") or every field ("*"), for this device's

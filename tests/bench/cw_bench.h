@@ -10,4 +10,9 @@ int cw_bench_features (int argc, char **argv);
  *  sealed IMU frames; throughput, ack latency, CPU per stage, and raw CURVE PUSH/PULL. */
 int cw_bench_ingest (int argc, char **argv);
 
+/*  The coaching engine in the moment: a real coachwired child process, runners whose cadence
+ *  stays low until cadence_low fires, IMU load from other phones; frame-to-nudge latency. */
+int cw_bench_nudge (int argc, char **argv);
+
+
 #endif
