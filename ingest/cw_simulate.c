@@ -131,10 +131,10 @@ cw_simulate_run (const cw_sim_run_options_t *options, cw_batch_sink_fn sink, voi
     memset (&o, 0, sizeof o);
     if (options)
         o = *options;
-    if (!o.start_time_ms)
-        o.start_time_ms = s_now_ms ();
     if (!o.duration_s)
         o.duration_s = 600;
+    if (!o.start_time_ms)      /* a run that has just ended: its last sample is now */
+        o.start_time_ms = s_now_ms () - (uint64_t) o.duration_s * 1000u;
     if (o.cadence_spm == 0)
         o.cadence_spm = 170;
     if (o.cadence_end_spm == 0)

@@ -78,7 +78,7 @@ CW_EXPORT int cw_import_buffer (const uint8_t *data, size_t len, const char *nam
 /*  Simulated running: 100 Hz pocket IMU shaped by the given gait, plus heart rate, location
  *  (speed and distance) and device running dynamics once a second. */
 typedef struct {
-    uint64_t start_time_ms;     /* 0 = now */
+    uint64_t start_time_ms;     /* 0 = a run that ends now */
     uint32_t duration_s;        /* default 600 */
     double cadence_spm;         /* steps per minute at the start, default 170 */
     double cadence_end_spm;     /* at the end (a drift); 0 = same as cadence_spm */
