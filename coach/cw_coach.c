@@ -74,6 +74,15 @@ typedef struct {
     size_t sealed_len;
 } s_copied_t;
 
+/*  A retention change decided while reading: the stored copy replaced (sealed) or deleted
+ *  (sealed NULL). Written in one transaction at the end of the tick, and only when there are
+ *  any: the coach must not hold the write lock (or fsync) when it has nothing to write. */
+typedef struct {
+    int64_t row;
+    uint8_t *sealed;
+    size_t sealed_len;
+} s_rewrite_t;
+
 typedef struct {
     const cw_server_config_t *config;
     s_copied_t batch [S_FRAMES_PER_TICK];
@@ -96,9 +105,10 @@ typedef struct {
     uint64_t stream_fields [CW_STREAM_MAX + 1];  /* non-structural catalog bits per stream */
     uint8_t *packed;                    /* sodium: a batch re-packed for retention */
     uint64_t kept, trimmed, deleted;    /* retention, since start (logged) */
-    bool in_tx;                         /* inside the tick's transaction */
-    cw_nudge_t *deferred;               /* nudges made in it: delivered after its commit */
-    size_t deferred_count, deferred_cap;
+    s_rewrite_t *rewrites;              /* retention changes of this tick, written together */
+    size_t rewrite_count, rewrite_cap;
+    uint64_t cursor_saved_ms;           /* the cursor reaches the store at most once a second */
+    int64_t cursor_saved;
     uint64_t last_daily_ms;
 } s_coach_t;
 
@@ -289,21 +299,7 @@ s_fired (s_coach_t *self, const uint8_t *user_id, s_person_t *person, const cw_r
     if (cw_nudge_build (&nudge, &cand, &d, person->locale, 0) != CW_OK
         || cw_nudges_put (self->nudges, &nudge) != CW_OK)
         return;
-    if (!self->in_tx) {
-        s_deliver (self, &nudge);
-        return;
-    }
-    /* Not before the commit: the gateway must find the nudge stored when it marks it
-     * delivered, and must not wait for our write lock. */
-    if (self->deferred_count == self->deferred_cap) {
-        size_t cap = self->deferred_cap ? self->deferred_cap * 2 : 8;
-        cw_nudge_t *grown = realloc (self->deferred, cap * sizeof *grown);
-        if (!grown)
-            return;     /* stays pending: delivered when a device next shows up */
-        self->deferred = grown;
-        self->deferred_cap = cap;
-    }
-    self->deferred [self->deferred_count++] = nudge;
+    s_deliver (self, &nudge);       /* stored (committed): the gateway can mark it */
 }
 
 /*  A running-dynamics field of sample i in the goal's unit. */
@@ -590,27 +586,89 @@ s_retain (s_coach_t *self, const cw_stored_frame_t *fr, s_person_t *person, cons
     Coachwire__SensorBatch *b = coachwire__sensor_batch__unpack (NULL, len, plain);
     cw_strip_result_t res;
     int rc = b ? cw_strip_batch (b, person->retention_mask, NULL, &res) : CW_EDECODE;
+    uint8_t *sealed = NULL;
+    size_t sealed_len = 0;
     if (rc == CW_OK && !res.empty) {
         size_t n = coachwire__sensor_batch__pack (b, self->packed);
-        uint8_t *sealed = malloc (n + CW_STORED_OVERHEAD);
+        sealed = malloc (n + CW_STORED_OVERHEAD);
         if (sealed) {
             cw_stored_seal (sealed, key, fr->device_id, fr->user_id, fr->stream, fr->sequence,
                             self->packed, n);
-            rc = cw_store_frame_update (self->store, fr->row, sealed, n + CW_STORED_OVERHEAD);
-            free (sealed);
-            self->trimmed++;
+            sealed_len = n + CW_STORED_OVERHEAD;
         }
         sodium_memzero (self->packed, n);
+        if (!sealed)
+            rc = CW_ENOMEM;     /* kept as it is for now: nothing is lost, retried on restart */
     }
-    else if (rc == CW_OK || rc == CW_EDECODE) {
-        rc = cw_store_frame_delete (self->store, fr->row);
-        self->deleted++;
-    }
-    if (rc != CW_OK && rc != CW_ENOENT)
-        fprintf (stderr, "coachwired: coach: retention of frame %lld: %s\n",
-                 (long long) fr->row, cw_strerror (rc));
     if (b)
         coachwire__sensor_batch__free_unpacked (b, NULL);
+    if (rc != CW_OK && rc != CW_EDECODE)
+        return;
+    if (self->rewrite_count == self->rewrite_cap) {
+        size_t cap = self->rewrite_cap ? self->rewrite_cap * 2 : 64;
+        s_rewrite_t *grown = realloc (self->rewrites, cap * sizeof *grown);
+        if (!grown) {
+            free (sealed);
+            return;
+        }
+        self->rewrites = grown;
+        self->rewrite_cap = cap;
+    }
+    self->rewrites [self->rewrite_count++] = (s_rewrite_t) { fr->row, sealed, sealed_len };
+}
+
+/*  Saves the cursor: with force, now (inside the caller's transaction); else at most once a
+ *  second. After a crash the engine reads again what came after the saved cursor; its rules
+ *  see the same windows again and the arbiter's de-duplication holds the repeats back. */
+static int
+s_save_cursor (s_coach_t *self, bool force)
+{
+    uint64_t now = cw_now_ms ();
+    if (self->cursor == self->cursor_saved || (!force && now - self->cursor_saved_ms < 1000))
+        return CW_OK;
+    char text [32];
+    snprintf (text, sizeof text, "%lld", (long long) self->cursor);
+    int rc = cw_store_meta_set (self->store, "coach.cursor", text);
+    if (rc == CW_OK) {
+        self->cursor_saved = self->cursor;
+        self->cursor_saved_ms = now;
+    }
+    else
+        fprintf (stderr, "coachwired: coach: cursor: %s\n", cw_store_errmsg (self->store));
+    return rc;
+}
+
+/*  Writes the tick's retention changes in one transaction (one fsync). If it fails, nothing
+ *  is lost: the copies stay as they are, larger than they should be, and the next start's
+ *  pass over them (the cursor is behind) tries again. */
+static void
+s_apply_rewrites (s_coach_t *self)
+{
+    if (self->rewrite_count == 0)
+        return;
+    int rc = cw_store_begin (self->store);
+    for (size_t i = 0; rc == CW_OK && i < self->rewrite_count; i++) {
+        s_rewrite_t *w = &self->rewrites [i];
+        rc = w->sealed ? cw_store_frame_update (self->store, w->row, w->sealed, w->sealed_len)
+                       : cw_store_frame_delete (self->store, w->row);
+        if (rc == CW_ENOENT)
+            rc = CW_OK;     /* erased meanwhile */
+        if (w->sealed)
+            self->trimmed++;
+        else
+            self->deleted++;
+    }
+    if (rc == CW_OK)
+        rc = s_save_cursor (self, true);
+    if (rc == CW_OK)
+        rc = cw_store_commit (self->store);
+    if (rc != CW_OK) {
+        cw_store_rollback (self->store);
+        fprintf (stderr, "coachwired: coach: retention: %s\n", cw_strerror (rc));
+    }
+    for (size_t i = 0; i < self->rewrite_count; i++)
+        free (self->rewrites [i].sealed);
+    self->rewrite_count = 0;
 }
 
 /*  Processes one copied frame: the engine's rules read running dynamics and meals; then the
@@ -718,18 +776,13 @@ s_handle_control (s_coach_t *self)
 static bool
 s_tick (s_coach_t *self)
 {
-    int64_t before = self->cursor;
     self->batch_count = self->batch_bytes = 0;
     int rc = cw_store_frame_each (self->store, NULL, self->cursor, S_FRAMES_PER_TICK,
                                   s_copy_frame, self);
     if (rc != CW_OK && rc != CW_ENOSPC)
         fprintf (stderr, "coachwired: coach: reading frames: %s\n",
                  cw_store_errmsg (self->store));
-    /* One transaction for the tick's writes (decisions, nudges, progress, retention): one
-     * fsync, not one per write. */
-    bool in_tx = self->batch_count && cw_store_begin (self->store) == CW_OK;
-    self->in_tx = in_tx;
-    self->deferred_count = 0;
+    self->rewrite_count = 0;
     for (size_t i = 0; i < self->batch_count; i++) {
         s_copied_t *c = &self->batch [i];
         cw_stored_frame_t fr = { .row = c->row, .device_id = c->device_id,
@@ -740,23 +793,8 @@ s_tick (s_coach_t *self)
         free (c->sealed);
         c->sealed = NULL;
     }
-    self->in_tx = false;
-    if (in_tx && cw_store_commit (self->store) != CW_OK) {
-        /* nothing of this tick stands: read it again next tick */
-        cw_store_rollback (self->store);
-        fprintf (stderr, "coachwired: coach: commit: %s\n", cw_store_errmsg (self->store));
-        self->cursor = before;
-        return false;
-    }
-    for (size_t i = 0; i < self->deferred_count; i++)
-        s_deliver (self, &self->deferred [i]);
-    self->deferred_count = 0;
-    if (self->cursor != before) {
-        char text [32];
-        snprintf (text, sizeof text, "%lld", (long long) self->cursor);
-        if (cw_store_meta_set (self->store, "coach.cursor", text) != CW_OK)
-            fprintf (stderr, "coachwired: coach: cursor: %s\n", cw_store_errmsg (self->store));
-    }
+    s_apply_rewrites (self);
+    (void) s_save_cursor (self, false);
     bool more = self->batch_count == S_FRAMES_PER_TICK || rc == CW_ENOSPC;
     uint64_t now = cw_now_ms ();
     if (now - self->last_daily_ms >= S_DAILY_EVERY_MS) {
@@ -834,10 +872,14 @@ s_setup (s_coach_t *self)
 static void
 s_teardown (s_coach_t *self)
 {
+    if (self->store)
+        (void) s_save_cursor (self, true);
     for (size_t i = 0; i < self->people_cap; i++)
         cw_plan_destroy (&self->people [i].plan);
     free (self->people);
-    free (self->deferred);
+    for (size_t i = 0; i < self->rewrite_count; i++)
+        free (self->rewrites [i].sealed);
+    free (self->rewrites);
     if (self->packed)
         sodium_free (self->packed);
     cw_plan_destroy (&self->default_plan);

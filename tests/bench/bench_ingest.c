@@ -23,7 +23,9 @@
 #include "coachwire/cw_cred.h"
 #include "coachwire/cw_envelope.h"
 #include "coachwire/cw_error.h"
+#include "coachwire/cw_consent.h"
 #include "coachwire/cw_keyring.h"
+#include "coachwire/cw_ledger.h"
 #include "coachwire/cw_server.h"
 #include "coachwire/cw_store.h"
 
@@ -764,17 +766,25 @@ s_run_init (s_bench_t *b)
     return ok ? CW_OK : CW_EIO;
 }
 
-/*  One person per device, each with a data key; the device credentials stay in memory. */
+/*  One person per device, each with a data key, who grants every field for retention: every
+ *  frame is stored whole and kept (the full pipeline, not the nothing-granted path, where a
+ *  frame is only remembered). The device credentials stay in memory. */
 static int
 s_enroll (s_bench_t *b)
 {
     cw_keyring_t *keyring = NULL;
     cw_store_t *store = NULL;
+    cw_consent_t *consent = NULL;
+    cw_ledger_t *ledger = NULL;
     char db [PATH_MAX + 16];
     snprintf (db, sizeof db, "%s/coachwire.db", b->dir);
     int rc = cw_keyring_load (&keyring, b->dir);
     if (rc == CW_OK)
         rc = cw_store_open (&store, db, false);
+    if (rc == CW_OK)
+        rc = cw_consent_open (&consent, store);
+    if (rc == CW_OK)
+        rc = cw_ledger_open (&ledger, store, cw_keyring_signing_secret (keyring));
     if (rc == CW_OK)
         rc = cw_store_begin (store);
     uint8_t *secret = sodium_malloc (32);
@@ -795,6 +805,10 @@ s_enroll (s_bench_t *b)
         sodium_memzero (key, sizeof key);
         if (rc == CW_OK)
             rc = cw_store_person_key_put (store, person.id, wrapped);
+        cw_consent_change_t change;
+        if (rc == CW_OK)
+            rc = cw_consent_grant (consent, ledger, person.id, "*", CW_PURPOSE_RETENTION, 0,
+                                   cw_now_ms (), &change);
         memset (&device, 0, sizeof device);
         device.kind = CW_PRINCIPAL_DEVICE;
         snprintf (device.name, sizeof device.name, "bench-phone-%d", i);
@@ -826,6 +840,8 @@ s_enroll (s_bench_t *b)
     }
     if (secret)
         sodium_free (secret);
+    cw_ledger_destroy (&ledger);
+    cw_consent_destroy (&consent);
     cw_store_destroy (&store);
     cw_keyring_destroy (&keyring);
     return rc;

@@ -16,6 +16,8 @@ typedef struct {
 static const s_command_t s_commands [] = {
     { "features", cw_bench_features, "IMU feature extraction speed" },
     { "ingest", cw_bench_ingest, "ingest pipeline vs raw CURVE: throughput, ack latency, CPU" },
+    { "connections", cw_bench_connections,
+      "N paced devices: ack latency, memory per connection; storm, restart, soak" },
     { "nudge", cw_bench_nudge, "frame-to-nudge latency of the coaching engine under load" },
 };
 

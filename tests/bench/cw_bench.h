@@ -14,5 +14,9 @@ int cw_bench_ingest (int argc, char **argv);
  *  stays low until cadence_low fires, IMU load from other phones; frame-to-nudge latency. */
 int cw_bench_nudge (int argc, char **argv);
 
+/*  Many devices on one service, each paced (20,000 and more): connect time, ack latency,
+ *  service CPU and memory per connection; with --unknown/--raw a storm of strangers, with
+ *  --restart the reconnection time, with --interval a soak series. */
+int cw_bench_connections (int argc, char **argv);
 
 #endif
