@@ -104,6 +104,7 @@ typedef struct {
     int64_t cursor;                     /* last frame row processed */
     uint64_t stream_fields [CW_STREAM_MAX + 1];  /* non-structural catalog bits per stream */
     uint8_t *packed;                    /* sodium: a batch re-packed for retention */
+    uint8_t *plain;                     /* sodium: the frame being read (one, reused) */
     uint64_t kept, trimmed, deleted;    /* retention, since start (logged) */
     s_rewrite_t *rewrites;              /* retention changes of this tick, written together */
     size_t rewrite_count, rewrite_cap;
@@ -554,6 +555,24 @@ s_copy_frame (void *ctx, const cw_stored_frame_t *fr)
     c->row = fr->row;
     c->sealed = NULL;
     c->sealed_len = 0;
+    /* A known person's frame that the rules do not read and retention keeps whole is only
+     * passed over: no copy (the reading happens in s_frame, after this SELECT is done). */
+    cw_device_entry_t *known = cw_device_cache_get (self->keys, fr->user_id);
+    if (known) {
+        const s_person_t *p = &self->people [known->key_slot];
+        uint64_t fields = self->stream_fields [fr->stream < CW_STREAM_MIN
+                                               || fr->stream > CW_STREAM_MAX ? 0 : fr->stream];
+        bool read = (fr->stream == 4 || fr->stream == 5) && (p->coaching_mask & fields);
+        bool trim = (p->retention_mask & fields) != fields;
+        if (!read && !trim) {
+            c->row = fr->row;
+            c->sealed = NULL;
+            c->sealed_len = 0;
+            self->batch_count++;
+            self->kept++;
+            return CW_OK;
+        }
+    }
     if (fr->sealed_len >= CW_STORED_OVERHEAD
         && fr->sealed_len <= CW_PAYLOAD_MAX_BYTES + CW_STORED_OVERHEAD) {
         c->sealed = malloc (fr->sealed_len);
@@ -578,11 +597,6 @@ static void
 s_retain (s_coach_t *self, const cw_stored_frame_t *fr, s_person_t *person, const uint8_t *key,
           const uint8_t *plain, size_t len)
 {
-    uint64_t need = self->stream_fields [fr->stream];
-    if ((person->retention_mask & need) == need) {
-        self->kept++;
-        return;
-    }
     Coachwire__SensorBatch *b = coachwire__sensor_batch__unpack (NULL, len, plain);
     cw_strip_result_t res;
     int rc = b ? cw_strip_batch (b, person->retention_mask, NULL, &res) : CW_EDECODE;
@@ -684,19 +698,29 @@ s_frame (void *ctx, const cw_stored_frame_t *fr)
     s_person_t *person = s_person (self, fr->user_id, &key);
     if (!person)
         return CW_OK;       /* unknown or erased: nothing of theirs can be read */
-    uint8_t *plain = sodium_malloc (fr->sealed_len);
-    if (!plain)
+    /* Open only what the rules may read or what retention must cut: most frames (raw IMU
+     * that the person keeps) need neither, and are not even decrypted here. */
+    uint64_t fields = self->stream_fields [fr->stream];
+    bool read = (fr->stream == 4 || fr->stream == 5) && (person->coaching_mask & fields);
+    bool trim = (person->retention_mask & fields) != fields;
+    if (!read && !trim) {
+        self->kept++;
         return CW_OK;
+    }
+    uint8_t *plain = self->plain;
     size_t n = 0;
     Coachwire__SensorBatch *b = NULL;
-    if (cw_stored_open (plain, &n, key, fr->device_id, fr->user_id, fr->stream, fr->sequence,
-                        fr->sealed, fr->sealed_len) == CW_OK) {
-        if (fr->stream == 4 || fr->stream == 5)
+    if (fr->sealed_len - CW_STORED_OVERHEAD <= CW_PAYLOAD_MAX_BYTES
+        && cw_stored_open (plain, &n, key, fr->device_id, fr->user_id, fr->stream, fr->sequence,
+                           fr->sealed, fr->sealed_len) == CW_OK) {
+        if (read)
             b = coachwire__sensor_batch__unpack (NULL, n, plain);
-        s_retain (self, fr, person, key, plain, n);
+        if (trim)
+            s_retain (self, fr, person, key, plain, n);
+        else
+            self->kept++;
     }
-    sodium_memzero (plain, fr->sealed_len);
-    sodium_free (plain);
+    sodium_memzero (plain, n);
     if (!b)
         return CW_OK;
     /* The engine reads a field only under `coaching`: everything else is gone from here on. */
@@ -860,7 +884,8 @@ s_setup (s_coach_t *self)
         if (!fields [i].structural && fields [i].stream <= CW_STREAM_MAX)
             self->stream_fields [fields [i].stream] |= 1ull << i;
     self->packed = sodium_malloc (CW_PAYLOAD_MAX_BYTES);
-    if (rc == CW_OK && !self->packed)
+    self->plain = sodium_malloc (CW_PAYLOAD_MAX_BYTES);
+    if (rc == CW_OK && (!self->packed || !self->plain))
         rc = CW_ENOMEM;
     char cursor [32];
     if (rc == CW_OK && cw_store_meta_get (self->store, "coach.cursor", cursor, sizeof cursor)
@@ -882,6 +907,8 @@ s_teardown (s_coach_t *self)
     free (self->rewrites);
     if (self->packed)
         sodium_free (self->packed);
+    if (self->plain)
+        sodium_free (self->plain);
     cw_plan_destroy (&self->default_plan);
     cw_rules_destroy (&self->rules);
     cw_device_cache_destroy (&self->keys);
