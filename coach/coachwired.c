@@ -191,6 +191,33 @@ s_write_endpoints (const cw_server_config_t *config)
     return CW_OK;
 }
 
+/*  The gateway counts its commits in the database and in DIR/commit_seq. A database behind
+ *  the file has lost commits that were acknowledged (its WAL damaged or cut): refuse to serve
+ *  it rather than serve less than we promised. */
+static int
+s_check_commits (const char *dir, cw_store_t *store)
+{
+    char path [PATH_MAX], text [32] = "";
+    snprintf (path, sizeof path, "%s/commit_seq", dir);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return CW_OK;       /* never ran, or the operator accepted a loss */
+    unsigned long long acked = 0, held = 0;
+    int got = fscanf (f, "%llu", &acked);
+    fclose (f);
+    if (got != 1)
+        return CW_OK;
+    if (cw_store_meta_get (store, "commit_seq", text, sizeof text) == CW_OK)
+        held = strtoull (text, NULL, 10);
+    if (held >= acked)
+        return CW_OK;
+    fprintf (stderr, "coachwired: %s/coachwire.db holds %llu commits but %llu were acknowledged: "
+             "its write-ahead log was damaged or cut, and acknowledged frames are missing.\n"
+             "coachwired: it is not served. Restore the data directory from a backup; to accept "
+             "the loss instead, remove %s and run again.\n", dir, held, acked, path);
+    return CW_EIO;
+}
+
 static int
 s_run (int argc, char **argv)
 {
@@ -271,6 +298,10 @@ s_run (int argc, char **argv)
                  "it is not served\n", config.db_path, cw_strerror (rc));
         cw_keyring_destroy (&keyring);
         return 1;
+    }
+    if (s_check_commits (dir, store) != CW_OK) {
+        rc = CW_EIO;
+        goto done;
     }
     char meta [CW_ENDPOINT_MAX];
     snprintf (config.gateway_bind, sizeof config.gateway_bind, "%s",

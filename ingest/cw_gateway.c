@@ -18,12 +18,15 @@
 #include "coachwire/cw_nudge.h"
 #include "coachwire/cw_store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define S_ROUTING_ID_MAX 256
@@ -87,6 +90,8 @@ typedef struct {
     uint64_t nudges_delivered, nudge_acks;
     uint64_t last_counter_flush_us;
     bool counters_dirty;        /* counts not yet in the store */
+    uint64_t commit_seq;        /* commits of frames so far, also in meta "commit_seq" */
+    int commit_seq_fd;          /* DATA_DIR/commit_seq: the same number, outside SQLite */
 } s_gateway_t;
 
 static uint64_t
@@ -675,8 +680,26 @@ s_commit (s_gateway_t *self, bool force_flush)
     }
     if (rc == CW_OK && flush)
         rc = s_flush_counters (self);
+    char seq_text [24] = "";
+    if (rc == CW_OK && self->pending_count) {
+        snprintf (seq_text, sizeof seq_text, "%llu", (unsigned long long) self->commit_seq + 1);
+        rc = cw_store_meta_set (self->store, "commit_seq", seq_text);
+    }
     if (rc == CW_OK)
         rc = cw_store_commit (self->store);
+    if (rc == CW_OK && self->pending_count) {
+        /* Outside SQLite too, after the commit: at start a database whose count is behind
+         * this file lost commits we acknowledged (a damaged or cut WAL), and is refused. No
+         * fsync: the page cache survives our own crash; after a power loss the file can only
+         * be older than the database, never a false alarm. */
+        self->commit_seq++;
+        if (self->commit_seq_fd >= 0) {
+            char line [32];
+            int n = snprintf (line, sizeof line, "%-20s\n", seq_text);
+            if (pwrite (self->commit_seq_fd, line, (size_t) n, 0) != n)
+                fprintf (stderr, "coachwired: gateway: commit_seq: %s\n", strerror (errno));
+        }
+    }
     self->stage_ns [STAGE_COMMIT] += s_cpu_ns () - t0;
     uint64_t t1 = s_cpu_ns ();
     if (rc == CW_OK) {
@@ -857,6 +880,12 @@ s_setup (s_gateway_t *self)
         return rc;
     if ((rc = cw_store_autocheckpoint (self->store, false)) != CW_OK)
         return rc;
+    char text [24];
+    if (cw_store_meta_get (self->store, "commit_seq", text, sizeof text) == CW_OK)
+        self->commit_seq = strtoull (text, NULL, 10);
+    char path [CW_ENDPOINT_MAX + 32];
+    snprintf (path, sizeof path, "%s/commit_seq", c->data_dir);
+    self->commit_seq_fd = open (path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if ((rc = cw_consent_open (&self->consent, self->store)) != CW_OK
         || (rc = cw_nudges_open (&self->nudges, self->store)) != CW_OK)
         return rc;
@@ -895,6 +924,8 @@ s_teardown (s_gateway_t *self)
     zmq_close (self->router);
     zmq_close (self->control);
     zmq_close (self->coach);
+    if (self->commit_seq_fd >= 0)
+        close (self->commit_seq_fd);
 }
 
 static void
@@ -902,6 +933,7 @@ s_gateway_actor (void *pipe, void *args)
 {
     s_gateway_t self;
     memset (&self, 0, sizeof self);
+    self.commit_seq_fd = -1;
     self.owner = args;
     self.config = self.owner->config;
     pthread_setname_np (pthread_self (), "cw-gateway");
