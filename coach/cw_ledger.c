@@ -793,7 +793,8 @@ cw_ledger_verify_jsonl (const char *text, size_t len, const uint8_t *public_key,
         }
         line.body = malloc (n + 1);
         if (!line.body) {
-            rc = CW_ENOMEM;
+            rc = s_verify_fail (reason, reason_size, CW_ENOMEM, "position %zu: out of memory",
+                                index);
             goto done;
         }
         const char *why = s_parse_line (start, n, &line);

@@ -172,6 +172,7 @@ cw_cred_parse (const char *text, size_t len, cw_cred_t **out, char *errbuf, size
         if (copy)
             sodium_free (copy);
         free (self);
+        s_error (errbuf, errbuf_size, 0, "out of memory");
         return CW_ENOMEM;
     }
     memcpy (copy, text, len);
@@ -239,6 +240,7 @@ cw_cred_parse (const char *text, size_t len, cw_cred_t **out, char *errbuf, size
             if (!self->secret_key)
                 self->secret_key = sodium_malloc (32);
             if (!self->secret_key) {
+                s_error (errbuf, errbuf_size, line_no, "out of memory");
                 rc = CW_ENOMEM;
                 goto done;
             }
