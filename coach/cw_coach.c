@@ -110,6 +110,9 @@ typedef struct {
     size_t rewrite_count, rewrite_cap;
     uint64_t cursor_saved_ms;           /* the cursor reaches the store at most once a second */
     int64_t cursor_saved;
+    bool in_tx;                         /* inside one of our write transactions (s_begin) */
+    cw_nudge_t *deferred;               /* nudges made in it: delivered after its commit */
+    size_t deferred_count, deferred_cap;
     uint64_t last_daily_ms;
 } s_coach_t;
 
@@ -142,6 +145,41 @@ s_consent_check (void *ctx, const uint8_t *user_id, const char *field, const cha
                              policy_version);
 }
 
+/*  Opens a write transaction for a step that may write (a decision, a nudge, progress, a
+ *  plan). IMMEDIATE: taking the write lock first means the engine's own savepoints nest in it
+ *  and never find their read snapshot overtaken by a gateway commit (SQLite would refuse that
+ *  write without waiting). Returns whether we opened it. */
+static bool
+s_begin (s_coach_t *self)
+{
+    if (cw_store_in_transaction (self->store) || cw_store_begin (self->store) != CW_OK)
+        return false;
+    self->in_tx = true;
+    self->deferred_count = 0;
+    return true;
+}
+
+static void s_deliver (s_coach_t *self, const cw_nudge_t *nudge);
+
+/*  Commits what s_begin opened, then hands the nudges made in it to the gateway: only once
+ *  they are stored can it mark them delivered. */
+static void
+s_end (s_coach_t *self, bool began)
+{
+    if (!began)
+        return;
+    self->in_tx = false;
+    if (cw_store_commit (self->store) != CW_OK) {
+        fprintf (stderr, "coachwired: coach: commit: %s\n", cw_store_errmsg (self->store));
+        cw_store_rollback (self->store);
+        self->deferred_count = 0;
+        return;
+    }
+    for (size_t i = 0; i < self->deferred_count; i++)
+        s_deliver (self, &self->deferred [i]);
+    self->deferred_count = 0;
+}
+
 /*  Loads the person's active plan. Someone without one starts on the default plan, stored
  *  as their version 1 so that progress has a plan to count against and a coach something
  *  to review and replace. */
@@ -155,9 +193,12 @@ s_load_plan (s_coach_t *self, const uint8_t *user_id, s_person_t *person)
         cw_plan_t *plan = NULL;
         cw_parse_error_t err;
         uint32_t version = 0;
-        if (cw_plan_parse (text, len, &plan, &err) == CW_OK
-            && cw_plans_put (self->plans, user_id, plan, CW_PLAN_ACTIVE, cw_now_ms (), &version)
-                   != CW_OK)
+        bool began = s_begin (self);
+        int rc = cw_plan_parse (text, len, &plan, &err);
+        if (rc == CW_OK)
+            rc = cw_plans_put (self->plans, user_id, plan, CW_PLAN_ACTIVE, cw_now_ms (), &version);
+        s_end (self, began);
+        if (rc != CW_OK)
             fprintf (stderr, "coachwired: coach: default plan: %s\n",
                      cw_store_errmsg (self->store));
         cw_plan_destroy (&plan);
@@ -300,7 +341,19 @@ s_fired (s_coach_t *self, const uint8_t *user_id, s_person_t *person, const cw_r
     if (cw_nudge_build (&nudge, &cand, &d, person->locale, 0) != CW_OK
         || cw_nudges_put (self->nudges, &nudge) != CW_OK)
         return;
-    s_deliver (self, &nudge);       /* stored (committed): the gateway can mark it */
+    if (!self->in_tx) {
+        s_deliver (self, &nudge);
+        return;
+    }
+    if (self->deferred_count == self->deferred_cap) {
+        size_t cap = self->deferred_cap ? self->deferred_cap * 2 : 8;
+        cw_nudge_t *grown = realloc (self->deferred, cap * sizeof *grown);
+        if (!grown)
+            return;     /* stays pending: delivered when a device of the person shows up */
+        self->deferred = grown;
+        self->deferred_cap = cap;
+    }
+    self->deferred [self->deferred_count++] = nudge;
 }
 
 /*  A running-dynamics field of sample i in the goal's unit. */
@@ -519,6 +572,7 @@ s_daily (s_coach_t *self, uint64_t now)
         if (!user_id)
             continue;
         const cw_plan_t *plan = s_plan (self, person);
+        bool began = s_begin (self);
         for (size_t r = 0; r < n_rules; r++) {
             const cw_rule_t *rule = cw_rules_get (self->rules, r);
             const cw_goal_t *goal = cw_plan_goal_of (plan, rule->goal);
@@ -541,6 +595,7 @@ s_daily (s_coach_t *self, uint64_t now)
                                      &fire, &fired) == CW_OK && fired)
                 s_fired (self, user_id, person, rule, &fire, now);
         }
+        s_end (self, began);
     }
 }
 
@@ -727,10 +782,12 @@ s_frame (void *ctx, const cw_stored_frame_t *fr)
     cw_strip_result_t res;
     uint64_t now = cw_now_ms ();
     if (cw_strip_batch (b, person->coaching_mask, NULL, &res) == CW_OK && !res.empty) {
+        bool began = s_begin (self);
         if (b->body_case == COACHWIRE__SENSOR_BATCH__BODY_RUNNING)
             s_running (self, fr->user_id, person, b->running, now);
         else if (b->body_case == COACHWIRE__SENSOR_BATCH__BODY_MEAL)
             s_meals (self, fr->user_id, person, b->meal, now);
+        s_end (self, began);
     }
     coachwire__sensor_batch__free_unpacked (b, NULL);
     return CW_OK;
@@ -905,6 +962,7 @@ s_teardown (s_coach_t *self)
     for (size_t i = 0; i < self->rewrite_count; i++)
         free (self->rewrites [i].sealed);
     free (self->rewrites);
+    free (self->deferred);
     if (self->packed)
         sodium_free (self->packed);
     if (self->plain)

@@ -201,6 +201,12 @@ cw_store_commit (cw_store_t *self)
     return s_exec (self, "COMMIT");
 }
 
+bool
+cw_store_in_transaction (cw_store_t *self)
+{
+    return sqlite3_get_autocommit (self->db) == 0;
+}
+
 void
 cw_store_rollback (cw_store_t *self)
 {

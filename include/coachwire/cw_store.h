@@ -71,6 +71,8 @@ CW_EXPORT struct sqlite3 *cw_store_sqlite (cw_store_t *self);
 CW_EXPORT int cw_store_begin (cw_store_t *self) CW_MUST_CHECK;
 CW_EXPORT int cw_store_commit (cw_store_t *self) CW_MUST_CHECK;
 CW_EXPORT void cw_store_rollback (cw_store_t *self);
+/*  Whether a transaction is open on this connection. */
+CW_EXPORT bool cw_store_in_transaction (cw_store_t *self);
 
 /*  meta: small key/value settings (schema version, endpoints). */
 CW_EXPORT int cw_store_meta_set (cw_store_t *self, const char *key, const char *value)
