@@ -45,6 +45,20 @@ typedef struct {
     uint32_t n;
 } s_minute_t;
 
+/*  A sent nudge waiting for its proximal outcome: the rule's metric over the window after it,
+ *  against the window that triggered it. */
+typedef struct {
+    bool used;
+    uint8_t id [CW_ID_BYTES];
+    cw_goal_type_t goal;
+    uint64_t from_ms, until_ms;         /* the window after the nudge */
+    double before;                      /* the metric over the window that triggered it */
+    double sum;
+    uint32_t n;
+} s_outcome_t;
+
+#define S_OUTCOMES 4                    /* awaiting per person; the oldest gives way */
+
 /*  What the engine keeps per person. The data key lives in `keys` (sodium arena). */
 typedef struct {
     bool loaded;
@@ -59,6 +73,7 @@ typedef struct {
     int32_t today;                      /* local yyyymmdd of the totals below */
     double energy_kcal, protein_g, sugar_g;
     uint32_t meal_samples;
+    s_outcome_t outcomes [S_OUTCOMES];
 } s_person_t;
 
 /*  A frame copied out of the store: the coach writes (decisions, nudges, progress) only after
@@ -341,6 +356,18 @@ s_fired (s_coach_t *self, const uint8_t *user_id, s_person_t *person, const cw_r
     if (cw_nudge_build (&nudge, &cand, &d, person->locale, 0) != CW_OK
         || cw_nudges_put (self->nudges, &nudge) != CW_OK)
         return;
+    if (rule->trigger != CW_TRIGGER_DAILY_TOTAL_BY) {
+        /* Did it help? Watch the same metric over the window after it. */
+        s_outcome_t *o = &person->outcomes [0];
+        for (size_t i = 0; i < S_OUTCOMES; i++)
+            if (!person->outcomes [i].used || person->outcomes [i].from_ms < o->from_ms)
+                o = &person->outcomes [i];
+        *o = (s_outcome_t) { .used = true, .goal = rule->goal,
+                             .from_ms = fire->window_end_ms,
+                             .until_ms = fire->window_end_ms + CW_OUTCOME_WINDOW_MS,
+                             .before = fire->observed };
+        memcpy (o->id, nudge.id, CW_ID_BYTES);
+    }
     if (!self->in_tx) {
         s_deliver (self, &nudge);
         return;
@@ -440,6 +467,28 @@ s_progress_minute (s_coach_t *self, const uint8_t *user_id, s_person_t *person,
     m->n++;
 }
 
+/*  Feeds a reading of goal's metric to the nudges waiting for their outcome; one whose window
+ *  after has passed gets its outcome recorded (cwctl coach effectiveness shows them). */
+static void
+s_outcome_feed (s_coach_t *self, s_person_t *person, cw_goal_type_t goal, uint64_t t,
+                double value)
+{
+    for (size_t i = 0; i < S_OUTCOMES; i++) {
+        s_outcome_t *o = &person->outcomes [i];
+        if (!o->used || o->goal != goal || t <= o->from_ms)
+            continue;
+        if (t <= o->until_ms) {
+            o->sum += value;
+            o->n++;
+            continue;
+        }
+        if (o->n && cw_nudges_outcome (self->nudges, o->id, o->before, o->sum / o->n,
+                                       cw_now_ms ()) != CW_OK)
+            fprintf (stderr, "coachwired: coach: outcome: %s\n", cw_store_errmsg (self->store));
+        o->used = false;
+    }
+}
+
 static void
 s_running (s_coach_t *self, const uint8_t *user_id, s_person_t *person,
            const Coachwire__RunningDynamicsBatch *b, uint64_t now)
@@ -494,8 +543,10 @@ s_running (s_coach_t *self, const uint8_t *user_id, s_person_t *person,
                 t += b->time_delta_ms [i];
                 bool present;
                 double value = s_running_value (b, info->fields [f], i, &present);
-                if (present && value > 0)
+                if (present && value > 0) {
                     s_progress_minute (self, user_id, person, goal->type, t, value);
+                    s_outcome_feed (self, person, goal->type, t, value);
+                }
             }
         }
     }
