@@ -21,6 +21,9 @@
  *  p99 of the interval) and judges flatness at the end (the soak: tests/e2e/soak.sh). */
 #include "cw_bench.h"
 
+#include "bench_hist.h"
+#include "bench_service.h"
+
 #include "coachwire.pb-c.h"
 #include "coachwire/cw_envelope.h"
 #include "coachwire/cw_error.h"
@@ -31,10 +34,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
-#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -47,7 +48,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -70,18 +70,6 @@
 #define S_STARTUP_MS 60000
 #define S_FLOOR_MS 2.0                  /* storm and soak: default p99 noise floor */
 #define S_SERIES_MAX 4096
-
-/*  Log-linear histogram of microseconds (as bench_ingest.c): exact below 256, then 128
- *  sub-buckets per power of two. */
-#define S_HIST_SUB 128u
-#define S_HIST_BUCKETS (34u * S_HIST_SUB)
-#define S_HIST_MAX_US ((1ull << 40) - 1)
-
-typedef struct {
-    uint64_t counts [S_HIST_BUCKETS];
-    uint64_t total;
-    uint64_t max_us;
-} s_hist_t;
 
 /*  One simulated wearable. Keys in plain memory: 20,000 sodium_malloc'd keys would need more
  *  memory mappings than the kernel allows a process. */
@@ -108,7 +96,7 @@ typedef struct {
     int epfd;
     pthread_t thread;
     pthread_mutex_t lock;       /* guards hist and interval, read by the main thread */
-    s_hist_t *hist, *interval;
+    bench_hist_t *hist, *interval;
     uint64_t sent, acked, errors, backoffs, lost, eagain, last_probe_ns;
     char first_error [128];
     uint8_t frame [S_FRAME_MAX];
@@ -152,139 +140,18 @@ struct s_conn_s {
     int n_series;
 };
 
-static volatile sig_atomic_t s_interrupted;
-
-static void
-s_on_signal (int sig)
-{
-    (void) sig;
-    s_interrupted = 1;
-}
-
-static uint64_t
-s_mono_ns (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
-/* ---- histogram ------------------------------------------------------------------------ */
-
-static size_t
-s_hist_index (uint64_t us)
-{
-    if (us > S_HIST_MAX_US)
-        us = S_HIST_MAX_US;
-    if (us < 2 * S_HIST_SUB)
-        return (size_t) us;
-    unsigned top = 63u - (unsigned) __builtin_clzll (us);
-    unsigned shift = top - 7u;
-    return (size_t) (shift + 1u) * S_HIST_SUB + (size_t) ((us >> shift) - S_HIST_SUB);
-}
-
-static double
-s_hist_value (size_t idx)
-{
-    if (idx < 2 * S_HIST_SUB)
-        return (double) idx;
-    unsigned shift = (unsigned) (idx / S_HIST_SUB) - 1u;
-    uint64_t low = (uint64_t) (idx % S_HIST_SUB + S_HIST_SUB) << shift;
-    return (double) low + (double) (1ull << shift) / 2.0;
-}
-
-static void
-s_hist_add (s_hist_t *h, uint64_t us)
-{
-    h->counts [s_hist_index (us)]++;
-    h->total++;
-    if (us > h->max_us)
-        h->max_us = us;
-}
-
-static void
-s_hist_merge (s_hist_t *into, const s_hist_t *from)
-{
-    for (size_t i = 0; i < S_HIST_BUCKETS; i++)
-        into->counts [i] += from->counts [i];
-    into->total += from->total;
-    if (from->max_us > into->max_us)
-        into->max_us = from->max_us;
-}
-
-static double
-s_hist_quantile_ms (const s_hist_t *h, double q)
-{
-    if (h->total == 0)
-        return 0.0;
-    uint64_t rank = (uint64_t) ceil (q * (double) h->total);
-    if (rank < 1)
-        rank = 1;
-    uint64_t seen = 0;
-    for (size_t i = 0; i < S_HIST_BUCKETS; i++) {
-        seen += h->counts [i];
-        if (seen >= rank) {
-            double v = s_hist_value (i);
-            return (v > (double) h->max_us ? (double) h->max_us : v) / 1000.0;
-        }
-    }
-    return (double) h->max_us / 1000.0;
-}
-
 /* ---- the service ------------------------------------------------------------------------ */
 
+/*  Starts argv [0] with stdin from /dev/null and stdout and stderr to out_fd (-1: ours). */
 static pid_t
 s_spawn (char *const argv [], int out_fd)
 {
-    pid_t pid = fork ();
-    if (pid != 0)
-        return pid;
-    prctl (PR_SET_PDEATHSIG, SIGTERM);
-    int null_fd = open ("/dev/null", O_RDONLY);
-    if (null_fd < 0 || dup2 (null_fd, 0) < 0 || (out_fd >= 0 && (dup2 (out_fd, 1) < 0
-                                                                 || dup2 (out_fd, 2) < 0)))
-        _exit (127);
-    execv (argv [0], argv);
-    _exit (127);
-}
-
-static int
-s_wait_child (pid_t pid, int timeout_ms)
-{
-    for (int waited = 0;; waited += 10) {
-        int status = 0;
-        pid_t r = waitpid (pid, &status, WNOHANG);
-        if (r == pid)
-            return status;
-        if (r < 0)
-            return 0;
-        if (waited >= timeout_ms)
-            return -1;
-        usleep (10000);
-    }
-}
-
-static int
-s_stop_child (pid_t pid)
-{
-    kill (pid, SIGTERM);
-    int status = s_wait_child (pid, 20000);
-    if (status == -1) {
-        fprintf (stderr, "cw-bench connections: pid %d ignored SIGTERM for 20 s; killing it\n",
-                 (int) pid);
-        kill (pid, SIGKILL);
-        status = s_wait_child (pid, 5000);
-    }
-    return status;
-}
-
-static int
-s_unlink_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st;
-    (void) flag;
-    (void) ftw;
-    return remove (path);
+    int null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0)
+        return -1;
+    pid_t pid = bench_service_spawn (argv, null_fd, out_fd, out_fd);
+    close (null_fd);
+    return pid;
 }
 
 static void
@@ -305,40 +172,17 @@ s_log_tail (const s_conn_t *b)
     fprintf (stderr, "--- coachwired.log (end) ---\n%s--- end ---\n", buf);
 }
 
-/*  utime + stime of pid in ns, VmRSS in KiB, open descriptors. */
+/*  utime + stime of pid in ns. */
 static uint64_t
 s_proc_cpu_ns (pid_t pid)
 {
-    char path [64], buf [1024];
+    char path [64];
+    uint64_t ticks = 0;
     snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-    FILE *f = fopen (path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread (buf, 1, sizeof buf - 1, f);
-    fclose (f);
-    buf [n] = '\0';
-    const char *p = strrchr (buf, ')');
-    unsigned long long ut = 0, st = 0;
-    if (!p || sscanf (p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-                      &st) != 2)
+    if (!bench_service_stat_ticks (path, &ticks))
         return 0;
     long hz = sysconf (_SC_CLK_TCK);
-    return (uint64_t) (ut + st) * (1000000000u / (uint64_t) (hz > 0 ? hz : 100));
-}
-
-static uint64_t
-s_proc_rss_kib (pid_t pid)
-{
-    char path [64], line [256];
-    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
-    FILE *f = fopen (path, "r");
-    unsigned long long kib = 0;
-    while (f && fgets (line, sizeof line, f))
-        if (sscanf (line, "VmRSS: %llu kB", &kib) == 1)
-            break;
-    if (f)
-        fclose (f);
-    return kib;
+    return ticks * (1000000000u / (uint64_t) (hz > 0 ? hz : 100));
 }
 
 static uint64_t
@@ -365,7 +209,7 @@ s_init_service (s_conn_t *b)
     pid_t pid = s_spawn (argv, fd);
     if (fd >= 0)
         close (fd);
-    int status = pid > 0 ? s_wait_child (pid, 30000) : -1;
+    int status = pid > 0 ? bench_service_wait (pid, 30000) : -1;
     return status != -1 && WIFEXITED (status) && WEXITSTATUS (status) == 0 ? CW_OK : CW_EIO;
 }
 
@@ -373,41 +217,24 @@ s_init_service (s_conn_t *b)
 static int
 s_enroll (s_conn_t *b)
 {
-    cw_keyring_t *keyring = NULL;
-    cw_store_t *store = NULL;
-    char db [PATH_MAX + 16];
-    snprintf (db, sizeof db, "%s/coachwire.db", b->dir);
-    int rc = cw_keyring_load (&keyring, b->dir);
+    bench_service_enroll_t e;
+    bench_service_t svc = { .name = "cw-bench connections" };
+    snprintf (svc.dir, sizeof svc.dir, "%s", b->dir);
+    int rc = bench_service_enroll_open (&svc, &e, false);
     if (rc == CW_OK)
-        rc = cw_store_open (&store, db, false);
+        rc = bench_service_enroll_begin (&e);
     if (rc == CW_OK)
-        rc = cw_store_begin (store);
-    if (rc == CW_OK)
-        memcpy (b->server_key, cw_keyring_server_public (keyring), 32);
+        memcpy (b->server_key, cw_keyring_server_public (e.keyring), 32);
     uint8_t person_secret [32];
     for (int i = 0; rc == CW_OK && i < b->devices; i++) {
         s_dev_t *d = &b->devs [i];
         cw_principal_t person, device;
-        memset (&person, 0, sizeof person);
-        person.kind = CW_PRINCIPAL_USER;
-        snprintf (person.name, sizeof person.name, "wearer-%d", i);
-        snprintf (person.locale, sizeof person.locale, "en");
-        snprintf (person.time_zone, sizeof person.time_zone, "UTC");
-        crypto_box_keypair (person.public_key, person_secret);
-        rc = cw_store_principal_add (store, &person);
-        uint8_t key [32], wrapped [CW_WRAPPED_KEY_BYTES];
+        char name [64];
+        snprintf (name, sizeof name, "wearer-%d", i);
+        rc = bench_service_enroll_person (&e, &person, name, person_secret);
+        snprintf (name, sizeof name, "wearable-%d", i);
         if (rc == CW_OK)
-            rc = cw_keyring_person_key_new (keyring, person.id, key, wrapped);
-        sodium_memzero (key, sizeof key);
-        if (rc == CW_OK)
-            rc = cw_store_person_key_put (store, person.id, wrapped);
-        memset (&device, 0, sizeof device);
-        device.kind = CW_PRINCIPAL_DEVICE;
-        snprintf (device.name, sizeof device.name, "wearable-%d", i);
-        memcpy (device.owner_id, person.id, CW_ID_BYTES);
-        crypto_box_keypair (device.public_key, d->secret_key);
-        if (rc == CW_OK)
-            rc = cw_store_principal_add (store, &device);
+            rc = bench_service_enroll_device (&e, &device, &person, name, d->secret_key);
         if (rc == CW_OK) {
             memcpy (d->id, device.id, CW_ID_BYTES);
             memcpy (d->public_key, device.public_key, 32);
@@ -417,17 +244,7 @@ s_enroll (s_conn_t *b)
         d->next_sequence = 1;
     }
     sodium_memzero (person_secret, sizeof person_secret);
-    if (rc == CW_OK)
-        rc = cw_store_commit (store);
-    else
-    if (store) {
-        fprintf (stderr, "cw-bench connections: enrolling: %s (%s)\n", cw_strerror (rc),
-                 cw_store_errmsg (store));
-        cw_store_rollback (store);
-    }
-    cw_store_destroy (&store);
-    cw_keyring_destroy (&keyring);
-    return rc;
+    return bench_service_enroll_end (&svc, &e, rc, "enrolling");
 }
 
 /*  Starts `coachwired run`; listen is "tcp://127.0.0.1:*" the first time, then the endpoint
@@ -452,7 +269,7 @@ s_start_service (s_conn_t *b)
         return CW_EIO;
     }
     snprintf (path, sizeof path, "%s/endpoints", b->dir);
-    for (int waited = 0; waited < S_STARTUP_MS && !s_interrupted; waited += 10) {
+    for (int waited = 0; waited < S_STARTUP_MS && !bench_service_interrupted; waited += 10) {
         FILE *f = fopen (path, "r");
         if (f) {
             char line [300];
@@ -559,7 +376,7 @@ s_receive (s_worker_t *w, s_dev_t *d)
     zmq_msg_t msg;
     zmq_msg_init (&msg);
     while (zmq_msg_recv (&msg, d->sock, ZMQ_DONTWAIT) >= 0) {
-        uint64_t now = s_mono_ns ();
+        uint64_t now = bench_service_mono_ns ();
         Coachwire__Downlink *down = coachwire__downlink__unpack (NULL, zmq_msg_size (&msg),
                                                                  zmq_msg_data (&msg));
         if (!down) {
@@ -592,8 +409,8 @@ s_receive (s_worker_t *w, s_dev_t *d)
         if (ack) {
             uint64_t us = (now - d->slot_ns [slot]) / 1000u;
             pthread_mutex_lock (&w->lock);
-            s_hist_add (w->hist, us);
-            s_hist_add (w->interval, us);
+            bench_hist_add (w->hist, us);
+            bench_hist_add (w->interval, us);
             pthread_mutex_unlock (&w->lock);
             w->acked++;
             if (sequence == d->probe_sequence) {
@@ -622,8 +439,8 @@ s_worker (void *arg)
     uint64_t k = 0;
     int probes_left = n;
     uint64_t next_retry = 0;
-    while (!s_interrupted) {
-        uint64_t now = s_mono_ns ();
+    while (!bench_service_interrupted) {
+        uint64_t now = bench_service_mono_ns ();
         bool sending = now < b->deadline_ns;
         uint64_t wake = now + 100000000u;
         if (b->mode == S_MODE_PACED) {
@@ -675,7 +492,7 @@ s_worker (void *arg)
             if (next_retry < wake)
                 wake = next_retry;
         }
-        now = s_mono_ns ();
+        now = bench_service_mono_ns ();
         int timeout = wake > now ? (int) ((wake - now + 999999u) / 1000000u) : 0;
         if (timeout > 100)
             timeout = 100;
@@ -711,7 +528,7 @@ s_workers_reset (s_conn_t *b)
 static void
 s_sample (s_conn_t *b, uint64_t t0)
 {
-    s_hist_t *h = calloc (1, sizeof *h);
+    bench_hist_t *h = calloc (1, sizeof *h);
     if (!h || b->n_series >= S_SERIES_MAX) {
         free (h);
         return;
@@ -720,15 +537,15 @@ s_sample (s_conn_t *b, uint64_t t0)
     for (int i = 0; i < b->workers; i++) {
         s_worker_t *w = &b->w [i];
         pthread_mutex_lock (&w->lock);
-        s_hist_merge (h, w->interval);
+        bench_hist_merge (h, w->interval);
         memset (w->interval, 0, sizeof *w->interval);
         pthread_mutex_unlock (&w->lock);
     }
     acked = h->total;
     s_sample_t *s = &b->series [b->n_series++];
-    s->t = (double) (s_mono_ns () - t0) / 1e9;
-    s->p99_ms = s_hist_quantile_ms (h, 0.99);
-    s->rss_kib = s_proc_rss_kib (b->service);
+    s->t = (double) (bench_service_mono_ns () - t0) / 1e9;
+    s->p99_ms = bench_hist_quantile_ms (h, 0.99);
+    s->rss_kib = bench_service_status_kib (b->service, "VmRSS");
     s->fds = s_proc_fds (b->service);
     s->acked = acked;
     if (!b->json)
@@ -746,14 +563,14 @@ s_phase (s_conn_t *b, s_phase_t *ph, s_mode_t mode, double seconds)
     memset (ph, 0, sizeof *ph);
     s_workers_reset (b);
     b->mode = mode;
-    uint64_t t0 = s_mono_ns ();
+    uint64_t t0 = bench_service_mono_ns ();
     b->start_ns = t0 + 50000000u;
     b->deadline_ns = b->start_ns + (uint64_t) (seconds * 1e9);
     uint64_t cpu0 = s_proc_cpu_ns (b->service);
     int started = 0, rc = CW_OK;
     for (int i = 0; i < b->workers; i++) {
         if (pthread_create (&b->w [i].thread, NULL, s_worker, &b->w [i]) != 0) {
-            s_interrupted = 1;
+            bench_service_interrupted = 1;
             rc = CW_ENOMEM;
             break;
         }
@@ -761,8 +578,8 @@ s_phase (s_conn_t *b, s_phase_t *ph, s_mode_t mode, double seconds)
     }
     if (mode == S_MODE_PACED && b->interval > 0 && rc == CW_OK) {
         uint64_t next = b->start_ns + (uint64_t) (b->interval * 1e9);
-        while (!s_interrupted && next <= b->deadline_ns) {
-            uint64_t now = s_mono_ns ();
+        while (!bench_service_interrupted && next <= b->deadline_ns) {
+            uint64_t now = bench_service_mono_ns ();
             if (now < next) {
                 usleep ((useconds_t) ((next - now) / 1000u < 200000u ? (next - now) / 1000u
                                                                      : 200000u));
@@ -774,15 +591,15 @@ s_phase (s_conn_t *b, s_phase_t *ph, s_mode_t mode, double seconds)
     }
     for (int i = 0; i < started; i++)
         pthread_join (b->w [i].thread, NULL);
-    uint64_t t1 = s_mono_ns ();
+    uint64_t t1 = bench_service_mono_ns ();
     uint64_t cpu1 = s_proc_cpu_ns (b->service);
-    s_hist_t *h = calloc (1, sizeof *h);
+    bench_hist_t *h = calloc (1, sizeof *h);
     if (!h)
         return CW_ENOMEM;
     uint64_t last_probe = 0;
     for (int i = 0; i < b->workers; i++) {
         s_worker_t *w = &b->w [i];
-        s_hist_merge (h, w->hist);
+        bench_hist_merge (h, w->hist);
         ph->sent += w->sent;
         ph->acked += w->acked;
         ph->errors += w->errors;
@@ -796,8 +613,8 @@ s_phase (s_conn_t *b, s_phase_t *ph, s_mode_t mode, double seconds)
     ph->ran = true;
     ph->seconds = mode == S_MODE_PROBE ? (double) ((last_probe > t0 ? last_probe : t0) - t0) / 1e9
                                        : (double) (t1 - b->start_ns) / 1e9;
-    ph->p50_ms = s_hist_quantile_ms (h, 0.50);
-    ph->p99_ms = s_hist_quantile_ms (h, 0.99);
+    ph->p50_ms = bench_hist_quantile_ms (h, 0.50);
+    ph->p99_ms = bench_hist_quantile_ms (h, 0.99);
     ph->max_ms = (double) h->max_us / 1000.0;
     ph->cpu_pct = t1 > t0 ? (double) (cpu1 - cpu0) / (double) (t1 - t0) * 100.0 : 0.0;
     free (h);
@@ -1019,17 +836,12 @@ s_connect_all (s_conn_t *b)
             return CW_EIO;
         for (int j = 0; j < w->count; j++) {
             s_dev_t *d = &b->devs [w->first + j];
-            d->sock = zmq_socket (b->ctx, ZMQ_DEALER);
+            d->sock = bench_service_dealer (b->ctx, b->server_key, d->public_key, d->secret_key);
             if (!d->sock) {
                 fprintf (stderr, "cw-bench connections: socket %d: %s (ulimit -n is %ld)\n",
                          w->first + j, zmq_strerror (zmq_errno ()), sysconf (_SC_OPEN_MAX));
                 return CW_EIO;
             }
-            int zero = 0;
-            zmq_setsockopt (d->sock, ZMQ_LINGER, &zero, sizeof zero);
-            zmq_setsockopt (d->sock, ZMQ_CURVE_SERVERKEY, b->server_key, 32);
-            zmq_setsockopt (d->sock, ZMQ_CURVE_PUBLICKEY, d->public_key, 32);
-            zmq_setsockopt (d->sock, ZMQ_CURVE_SECRETKEY, d->secret_key, 32);
             if (zmq_connect (d->sock, b->gateway) != 0)
                 return CW_EIO;
             int fd = -1;
@@ -1120,12 +932,7 @@ cw_bench_connections (int argc, char **argv)
         free (b);
         return 1;
     }
-    struct sigaction sa;
-    memset (&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigaction (SIGINT, &sa, NULL);
-    sigaction (SIGTERM, &sa, NULL);
-    signal (SIGPIPE, SIG_IGN);
+    bench_service_signals ();
     struct rlimit rl;
     getrlimit (RLIMIT_NOFILE, &rl);
     if ((rlim_t) b->devices * 2 + 256 > rl.rlim_cur)
@@ -1163,21 +970,21 @@ cw_bench_connections (int argc, char **argv)
     memset (&calm, 0, sizeof calm);
     memset (&storm, 0, sizeof storm);
     memset (&restart, 0, sizeof restart);
-    uint64_t t_begin = s_mono_ns ();
+    uint64_t t_begin = bench_service_mono_ns ();
     if (rc == CW_OK && (rc = s_setup (b)) == CW_OK)
         dir_made = true;
     if (rc == CW_OK)
         rc = s_init_service (b);
     if (rc == CW_OK) {
-        uint64_t t0 = s_mono_ns ();
+        uint64_t t0 = bench_service_mono_ns ();
         rc = s_enroll (b);
-        t_enroll = s_mono_ns () - t0;
+        t_enroll = bench_service_mono_ns () - t0;
     }
     if (rc == CW_OK)
         rc = s_start_service (b);
     if (rc == CW_OK) {
         usleep (500000);
-        rss_base = s_proc_rss_kib (b->service);
+        rss_base = bench_service_status_kib (b->service, "VmRSS");
         fds_base = s_proc_fds (b->service);
         b->ctx = zmq_ctx_new ();
         rc = b->ctx ? s_connect_all (b) : CW_ENOMEM;
@@ -1187,7 +994,7 @@ cw_bench_connections (int argc, char **argv)
                  "%s...\n", b->devices, (double) t_enroll / 1e9, b->gateway);
     if (rc == CW_OK) {
         /* connect: every device's first frame acked */
-        b->deadline_ns = s_mono_ns () + S_CONNECT_NS;
+        b->deadline_ns = bench_service_mono_ns () + S_CONNECT_NS;
         rc = s_phase (b, &connect, S_MODE_PROBE, (double) S_CONNECT_NS / 1e9);
         uint64_t missing = 0;
         for (int i = 0; i < b->devices; i++)
@@ -1199,17 +1006,17 @@ cw_bench_connections (int argc, char **argv)
             rc = CW_ETIMEOUT;
         }
         usleep (500000);
-        rss_conn = s_proc_rss_kib (b->service);
+        rss_conn = bench_service_status_kib (b->service, "VmRSS");
         fds_conn = s_proc_fds (b->service);
     }
-    if (rc == CW_OK && !s_interrupted) {
+    if (rc == CW_OK && !bench_service_interrupted) {
         if (b->interval > 0 && !b->json)
             printf ("soak series (every %.0f s):\n", b->interval);
         rc = s_phase (b, &calm, S_MODE_PACED, (double) b->seconds);
     }
     pthread_t storm_threads [257];
     int n_storm = 0;
-    if (rc == CW_OK && !s_interrupted && (b->unknown || b->raw)) {
+    if (rc == CW_OK && !bench_service_interrupted && (b->unknown || b->raw)) {
         atomic_store (&b->storm_stop, false);
         for (int i = 0; i < b->unknown; i++)
             if (pthread_create (&storm_threads [n_storm], NULL, s_unknown_thread, b) == 0)
@@ -1225,18 +1032,18 @@ cw_bench_connections (int argc, char **argv)
             pthread_join (storm_threads [i], NULL);
     }
     uint64_t t_down = 0;
-    if (rc == CW_OK && !s_interrupted && b->restart) {
-        uint64_t t0 = s_mono_ns ();
-        s_stop_child (b->service);
+    if (rc == CW_OK && !bench_service_interrupted && b->restart) {
+        uint64_t t0 = bench_service_mono_ns ();
+        bench_service_stop_child ("cw-bench connections", b->service, 20000);
         b->service = 0;
         rc = s_start_service (b);
-        t_down = s_mono_ns () - t0;
+        t_down = bench_service_mono_ns () - t0;
         for (int i = 0; i < b->devices; i++) {
             b->devs [i].probe_acked = false;
             b->devs [i].probe_sequence = 0;
         }
         if (rc == CW_OK) {
-            b->deadline_ns = s_mono_ns () + S_RESTART_NS;
+            b->deadline_ns = bench_service_mono_ns () + S_RESTART_NS;
             rc = s_phase (b, &restart, S_MODE_PROBE, (double) S_RESTART_NS / 1e9);
         }
         uint64_t missing = 0;
@@ -1248,7 +1055,7 @@ cw_bench_connections (int argc, char **argv)
             rc = CW_ETIMEOUT;
         }
     }
-    bool pass = rc == CW_OK && !s_interrupted;
+    bool pass = rc == CW_OK && !bench_service_interrupted;
     if (rc == CW_OK) {
         double per_conn = b->devices ? ((double) rss_conn - (double) rss_base) / b->devices : 0;
         if (b->json) {
@@ -1315,7 +1122,7 @@ cw_bench_connections (int argc, char **argv)
                     (unsigned long long) calm.lost, (unsigned long long) calm.errors);
         }
         printf ("%s (whole run %.1f s)\n", pass ? "PASS" : "FAIL",
-                (double) (s_mono_ns () - t_begin) / 1e9);
+                (double) (bench_service_mono_ns () - t_begin) / 1e9);
     }
     fflush (stdout);
     for (int i = 0; b->devs && i < b->devices; i++)
@@ -1323,7 +1130,8 @@ cw_bench_connections (int argc, char **argv)
             zmq_close (b->devs [i].sock);
     if (b->ctx)
         zmq_ctx_term (b->ctx);
-    if (b->service > 0 && s_stop_child (b->service) != 0 && rc == CW_OK) {
+    if (b->service > 0 && bench_service_stop_child ("cw-bench connections", b->service, 20000) != 0
+        && rc == CW_OK) {
         fprintf (stderr, "cw-bench connections: coachwired did not stop cleanly\n");
         s_log_tail (b);
         pass = false;
@@ -1336,9 +1144,9 @@ cw_bench_connections (int argc, char **argv)
         pthread_mutex_destroy (&b->w [i].lock);
     }
     if (dir_made && !b->keep)
-        nftw (b->dir, s_unlink_entry, 16, FTW_DEPTH | FTW_PHYS);
+        bench_service_remove_tree (b->dir);
     if (rc != CW_OK)
-        fprintf (stderr, "cw-bench connections: %s\n", s_interrupted ? "interrupted"
+        fprintf (stderr, "cw-bench connections: %s\n", bench_service_interrupted ? "interrupted"
                  : cw_strerror (rc));
     sodium_memzero (b->devs, b->devs ? (size_t) b->devices * sizeof *b->devs : 0);
     free (slot_memory);

@@ -18,21 +18,19 @@
  *  taken before and after a phase and divided by the frames accepted in between. */
 #include "cw_bench.h"
 
+#include "bench_hist.h"
+#include "bench_service.h"
+
 #include "coachwire.pb-c.h"
 #include "coachwire/cw_batch.h"
 #include "coachwire/cw_cred.h"
 #include "coachwire/cw_envelope.h"
 #include "coachwire/cw_error.h"
-#include "coachwire/cw_consent.h"
-#include "coachwire/cw_keyring.h"
-#include "coachwire/cw_ledger.h"
 #include "coachwire/cw_server.h"
 #include "coachwire/cw_store.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -45,10 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,18 +67,6 @@
 #define S_TARGET_P99_MS 15.0
 #define S_STAGES 6
 #define S_SIN_TABLE 1024u
-
-/*  Log-linear histogram of microseconds: exact below 256, then 128 sub-buckets per power of
- *  two (under 0.8 % error), up to 2^40 us. Fixed size: 34 KB. */
-#define S_HIST_SUB 128u
-#define S_HIST_BUCKETS (34u * S_HIST_SUB)
-#define S_HIST_MAX_US ((1ull << 40) - 1)
-
-typedef struct {
-    uint64_t counts [S_HIST_BUCKETS];
-    uint64_t total;
-    uint64_t max_us;
-} s_hist_t;
 
 static const char *s_stage_names [S_STAGES] = { "transport", "open", "decode_validate",
                                                  "reseal", "commit", "ack" };
@@ -110,7 +93,7 @@ typedef struct {
     uint8_t frame [S_PLAIN_MAX + CW_FRAME_OVERHEAD];
     s_slot_t ring [S_RING];
     /* results of the current phase, written by the device's thread only */
-    s_hist_t hist;
+    bench_hist_t hist;
     uint64_t sent, acked, duplicates, errors, backoffs, lost, bytes, last_ack_ns;
     size_t inflight;
     char first_error [160];
@@ -128,10 +111,6 @@ typedef struct {
     uint64_t accepted, duplicates, rejected, commits;
     uint64_t stage_ns [S_STAGES];
 } s_counters_t;
-
-typedef struct {
-    uint64_t io_ns, gateway_ns, total_ns;
-} s_proc_cpu_t;
 
 /*  The measured outcome of one pipeline phase. */
 typedef struct {
@@ -169,23 +148,7 @@ typedef struct {
     const char *coachwired;
 } s_options_t;
 
-static volatile sig_atomic_t s_interrupted;
 static float s_sin [S_SIN_TABLE];
-
-static void
-s_on_signal (int sig)
-{
-    (void) sig;
-    s_interrupted = 1;
-}
-
-static uint64_t
-s_mono_ns (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
 
 static uint64_t
 s_self_cpu_ns (void)
@@ -196,166 +159,16 @@ s_self_cpu_ns (void)
          + ((uint64_t) ru.ru_utime.tv_usec + (uint64_t) ru.ru_stime.tv_usec) * 1000u;
 }
 
-static void
-s_sleep_until (uint64_t t_ns)
-{
-    struct timespec ts = { .tv_sec = (time_t) (t_ns / 1000000000u),
-                           .tv_nsec = (long) (t_ns % 1000000000u) };
-    while (clock_nanosleep (CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !s_interrupted)
-        ;
-}
-
-/* ---- histogram ------------------------------------------------------------------------ */
-
-static size_t
-s_hist_index (uint64_t us)
-{
-    if (us > S_HIST_MAX_US)
-        us = S_HIST_MAX_US;
-    if (us < 2 * S_HIST_SUB)
-        return (size_t) us;
-    unsigned top = 63u - (unsigned) __builtin_clzll (us);
-    unsigned shift = top - 7u;
-    return (size_t) (shift + 1u) * S_HIST_SUB + (size_t) ((us >> shift) - S_HIST_SUB);
-}
-
-/*  The middle of bucket idx, in microseconds. */
-static double
-s_hist_value (size_t idx)
-{
-    if (idx < 2 * S_HIST_SUB)
-        return (double) idx;
-    unsigned shift = (unsigned) (idx / S_HIST_SUB) - 1u;
-    uint64_t low = (uint64_t) (idx % S_HIST_SUB + S_HIST_SUB) << shift;
-    return (double) low + (double) (1ull << shift) / 2.0;
-}
-
-static void
-s_hist_add (s_hist_t *h, uint64_t us)
-{
-    h->counts [s_hist_index (us)]++;
-    h->total++;
-    if (us > h->max_us)
-        h->max_us = us;
-}
-
-static void
-s_hist_merge (s_hist_t *into, const s_hist_t *from)
-{
-    for (size_t i = 0; i < S_HIST_BUCKETS; i++)
-        into->counts [i] += from->counts [i];
-    into->total += from->total;
-    if (from->max_us > into->max_us)
-        into->max_us = from->max_us;
-}
-
-/*  The q-quantile (0 < q <= 1) in milliseconds; 0 for an empty histogram. */
-static double
-s_hist_quantile_ms (const s_hist_t *h, double q)
-{
-    if (h->total == 0)
-        return 0.0;
-    uint64_t rank = (uint64_t) ceil (q * (double) h->total);
-    if (rank < 1)
-        rank = 1;
-    uint64_t seen = 0;
-    for (size_t i = 0; i < S_HIST_BUCKETS; i++) {
-        seen += h->counts [i];
-        if (seen >= rank) {
-            double v = s_hist_value (i);
-            return (v > (double) h->max_us ? (double) h->max_us : v) / 1000.0;
-        }
-    }
-    return (double) h->max_us / 1000.0;
-}
-
-/* ---- child processes and files -------------------------------------------------------- */
-
-/*  Starts argv [0] with the given descriptors as its stdin, stdout and stderr (-1: keep
- *  ours). The child gets SIGTERM if we die, so nothing outlives the bench. Only
- *  async-signal-safe calls between fork and exec: threads may exist. */
-static pid_t
-s_spawn (char *const argv [], int in_fd, int out_fd, int err_fd)
-{
-    pid_t pid = fork ();
-    if (pid != 0)
-        return pid;
-    prctl (PR_SET_PDEATHSIG, SIGTERM);
-    if ((in_fd >= 0 && dup2 (in_fd, 0) < 0) || (out_fd >= 0 && dup2 (out_fd, 1) < 0)
-        || (err_fd >= 0 && dup2 (err_fd, 2) < 0))
-        _exit (127);
-    execv (argv [0], argv);
-    _exit (127);
-}
-
-/*  Waits up to timeout_ms for pid; returns its wait status, or -1 if it is still running. */
-static int
-s_wait_child (pid_t pid, int timeout_ms)
-{
-    for (int waited = 0;; waited += 10) {
-        int status = 0;
-        pid_t r = waitpid (pid, &status, WNOHANG);
-        if (r == pid)
-            return status;
-        if (r < 0)
-            return 0;
-        if (waited >= timeout_ms)
-            return -1;
-        usleep (10000);
-    }
-}
-
-/*  SIGTERM, then up to 10 s, then SIGKILL. Returns the wait status. */
-static int
-s_stop_child (pid_t pid)
-{
-    kill (pid, SIGTERM);
-    int status = s_wait_child (pid, 10000);
-    if (status == -1) {
-        fprintf (stderr, "cw-bench ingest: pid %d ignored SIGTERM for 10 s; killing it\n",
-                 (int) pid);
-        kill (pid, SIGKILL);
-        status = s_wait_child (pid, 5000);
-    }
-    return status;
-}
-
-static int
-s_unlink_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st;
-    (void) flag;
-    (void) ftw;
-    return remove (path);
-}
-
-/*  Prints the last lines of the service log, for a failure message. */
-static void
-s_print_log_tail (const char *dir)
-{
-    char path [PATH_MAX];
-    snprintf (path, sizeof path, "%s/coachwired.log", dir);
-    FILE *f = fopen (path, "r");
-    if (!f)
-        return;
-    char buf [4096];
-    fseek (f, 0, SEEK_END);
-    long size = ftell (f);
-    fseek (f, size > (long) sizeof buf - 1 ? size - (long) sizeof buf + 1 : 0, SEEK_SET);
-    size_t n = fread (buf, 1, sizeof buf - 1, f);
-    buf [n] = '\0';
-    fclose (f);
-    fprintf (stderr, "--- %s (end) ---\n%s--- end of log ---\n", path, buf);
-}
+/* ---- the raw sink's pipe -------------------------------------------------------------- */
 
 /*  Reads one line from fd into buf within timeout_ms. Returns its length, or -1. */
 static int
 s_read_line (int fd, char *buf, size_t size, int timeout_ms)
 {
     size_t n = 0;
-    uint64_t deadline = s_mono_ns () + (uint64_t) timeout_ms * 1000000u;
+    uint64_t deadline = bench_service_mono_ns () + (uint64_t) timeout_ms * 1000000u;
     while (n + 1 < size) {
-        uint64_t now = s_mono_ns ();
+        uint64_t now = bench_service_mono_ns ();
         if (now >= deadline)
             return -1;
         struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -376,88 +189,7 @@ s_read_line (int fd, char *buf, size_t size, int timeout_ms)
     return -1;
 }
 
-/* ---- the service's CPU, from /proc -------------------------------------------------- */
-
-/*  utime + stime in clock ticks from a /proc stat file; false if it cannot be read. */
-static bool
-s_stat_ticks (const char *path, uint64_t *ticks)
-{
-    char buf [1024];
-    FILE *f = fopen (path, "r");
-    if (!f)
-        return false;
-    size_t n = fread (buf, 1, sizeof buf - 1, f);
-    fclose (f);
-    buf [n] = '\0';
-    const char *p = strrchr (buf, ')');    /* comm may hold spaces and parentheses */
-    unsigned long long utime = 0, stime = 0;
-    if (!p || sscanf (p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-                      &stime) != 2)
-        return false;
-    *ticks = (uint64_t) utime + (uint64_t) stime;
-    return true;
-}
-
-/*  CPU of the whole service, of its libzmq I/O threads (comm "ZMQbg/IO/...") and of its
- *  gateway thread (comm "cw-gateway"). */
-static int
-s_proc_cpu (pid_t pid, s_proc_cpu_t *out)
-{
-    double ns_per_tick = 1e9 / (double) sysconf (_SC_CLK_TCK);
-    char path [PATH_MAX];
-    uint64_t ticks = 0, io = 0, gateway = 0;
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-    if (!s_stat_ticks (path, &ticks))
-        return CW_EIO;
-    snprintf (path, sizeof path, "/proc/%d/task", (int) pid);
-    DIR *d = opendir (path);
-    if (!d)
-        return CW_EIO;
-    struct dirent *e;
-    while ((e = readdir (d)) != NULL) {
-        if (e->d_name [0] == '.')
-            continue;
-        char comm [64] = "";
-        snprintf (path, sizeof path, "/proc/%d/task/%.32s/comm", (int) pid, e->d_name);
-        FILE *f = fopen (path, "r");
-        if (!f)
-            continue;               /* the thread ended meanwhile */
-        if (!fgets (comm, sizeof comm, f))
-            comm [0] = '\0';
-        fclose (f);
-        uint64_t t = 0;
-        snprintf (path, sizeof path, "/proc/%d/task/%.32s/stat", (int) pid, e->d_name);
-        if (!s_stat_ticks (path, &t))
-            continue;
-        if (strncmp (comm, "ZMQbg/IO", 8) == 0)
-            io += t;
-        else
-        if (strncmp (comm, "cw-gateway", 10) == 0)
-            gateway += t;
-    }
-    closedir (d);
-    out->total_ns = (uint64_t) ((double) ticks * ns_per_tick);
-    out->io_ns = (uint64_t) ((double) io * ns_per_tick);
-    out->gateway_ns = (uint64_t) ((double) gateway * ns_per_tick);
-    return CW_OK;
-}
-
-/*  VmHWM (peak resident set) of pid in KiB; 0 if unknown. */
-static uint64_t
-s_proc_hwm_kib (pid_t pid)
-{
-    char path [64], line [256];
-    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
-    FILE *f = fopen (path, "r");
-    uint64_t kib = 0;
-    if (!f)
-        return 0;
-    while (fgets (line, sizeof line, f))
-        if (strncmp (line, "VmHWM:", 6) == 0)
-            kib = strtoull (line + 6, NULL, 10);
-    fclose (f);
-    return kib;
-}
+/* ---- the service's counters ----------------------------------------------------------- */
 
 static void
 s_counter_cb (void *ctx, const char *name, uint64_t value)
@@ -570,7 +302,7 @@ s_device_send (s_device_t *d)
     int rc = s_device_build (d, &frame_len);
     if (rc != CW_OK)
         return rc;
-    uint64_t now = s_mono_ns ();
+    uint64_t now = bench_service_mono_ns ();
     if (zmq_send (d->sock, d->frame, frame_len, ZMQ_DONTWAIT) != (int) frame_len)
         return zmq_errno () == EAGAIN ? CW_ENOSPC : CW_EIO;
     d->next_sequence++;
@@ -593,7 +325,7 @@ s_device_receive (s_device_t *d)
     zmq_msg_t msg;
     zmq_msg_init (&msg);
     while (zmq_msg_recv (&msg, d->sock, ZMQ_DONTWAIT) >= 0) {
-        uint64_t now = s_mono_ns ();
+        uint64_t now = bench_service_mono_ns ();
         Coachwire__Downlink *down = coachwire__downlink__unpack (NULL, zmq_msg_size (&msg),
                                                                  zmq_msg_data (&msg));
         if (!down) {
@@ -629,7 +361,7 @@ s_device_receive (s_device_t *d)
         if (slot->sequence != sequence)
             continue;
         if (d->last_ack_ns == now)
-            s_hist_add (&d->hist, (now - slot->sent_ns) / 1000u);
+            bench_hist_add (&d->hist, (now - slot->sent_ns) / 1000u);
         slot->sequence = 0;
         d->inflight--;
     }
@@ -655,10 +387,10 @@ s_device_thread (void *arg)
     s_device_t *d = job->device;
     uint64_t period_ns = job->rate > 0 ? (uint64_t) (1e9 / job->rate) : 0;
     uint64_t next_due = job->start_ns;
-    s_sleep_until (job->start_ns);
+    bench_service_sleep_until (job->start_ns);
     for (;;) {
-        uint64_t now = s_mono_ns ();
-        bool sending = now < job->deadline_ns && !s_interrupted;
+        uint64_t now = bench_service_mono_ns ();
+        bool sending = now < job->deadline_ns && !bench_service_interrupted;
         if (!sending && (d->inflight == 0 || now >= job->deadline_ns + S_DRAIN_NS))
             break;
         if (sending && period_ns == 0) {
@@ -676,7 +408,7 @@ s_device_thread (void *arg)
         uint64_t wake = sending ? job->deadline_ns : job->deadline_ns + S_DRAIN_NS;
         if (sending && period_ns && next_due < wake)
             wake = next_due;
-        now = s_mono_ns ();
+        now = bench_service_mono_ns ();
         long timeout_ms = wake > now ? (long) ((wake - now + 999999u) / 1000000u) : 0;
         if (timeout_ms > 100)
             timeout_ms = 100;
@@ -697,8 +429,9 @@ static int
 s_device_warmup (s_device_t *d)
 {
     int rc = s_device_send (d);
-    uint64_t deadline = s_mono_ns () + (uint64_t) S_WARMUP_MS * 1000000u;
-    while (rc == CW_OK && d->inflight && s_mono_ns () < deadline && !s_interrupted) {
+    uint64_t deadline = bench_service_mono_ns () + (uint64_t) S_WARMUP_MS * 1000000u;
+    while (rc == CW_OK && d->inflight && bench_service_mono_ns () < deadline
+           && !bench_service_interrupted) {
         zmq_pollitem_t item = { d->sock, 0, ZMQ_POLLIN, 0 };
         if (zmq_poll (&item, 1, 100) > 0)
             s_device_receive (d);
@@ -715,18 +448,13 @@ s_device_warmup (s_device_t *d)
 
 typedef struct {
     s_options_t opt;
-    char dir [PATH_MAX];
-    bool dir_made;
+    bench_service_t svc;
     char bench_path [PATH_MAX];
-    char coachwired [PATH_MAX];
-    char gateway [CW_ENDPOINT_MAX];
-    pid_t service;
     cw_store_t *store;          /* our own connection, for the counters */
     void *ctx;
     s_device_t *devices;
     size_t frame_bytes;         /* mean sealed frame size */
     uint64_t hwm_kib;
-    bool tmpfs;
     double decode_us, open_us;  /* the same work timed alone in the bench, per frame */
     double build_us;            /* the load generator's IMU fill + pack + seal, per frame */
     double loadavg;             /* 1-minute load average before the run */
@@ -735,186 +463,57 @@ typedef struct {
     s_raw_t raw;
 } s_bench_t;
 
-static int
-s_run_init (s_bench_t *b)
-{
-    char *argv [] = { b->coachwired, (char *) "init", b->dir, NULL };
-    char log [PATH_MAX + 32];
-    snprintf (log, sizeof log, "%s.init.log", b->dir);
-    int fd = open (log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return CW_EIO;
-    pid_t pid = s_spawn (argv, -1, fd, fd);
-    close (fd);
-    int status = pid > 0 ? s_wait_child (pid, 30000) : 0;
-    if (pid > 0 && status == -1) {
-        kill (pid, SIGKILL);
-        s_wait_child (pid, 5000);
-    }
-    bool ok = pid > 0 && status != -1 && WIFEXITED (status) && WEXITSTATUS (status) == 0;
-    if (!ok) {
-        fprintf (stderr, "cw-bench ingest: %s init %s failed; its output:\n", b->coachwired,
-                 b->dir);
-        FILE *f = fopen (log, "r");
-        char line [512];
-        while (f && fgets (line, sizeof line, f))
-            fputs (line, stderr);
-        if (f)
-            fclose (f);
-    }
-    remove (log);
-    return ok ? CW_OK : CW_EIO;
-}
-
 /*  One person per device, each with a data key, who grants every field for retention: every
  *  frame is stored whole and kept (the full pipeline, not the nothing-granted path, where a
  *  frame is only remembered). The device credentials stay in memory. */
 static int
 s_enroll (s_bench_t *b)
 {
-    cw_keyring_t *keyring = NULL;
-    cw_store_t *store = NULL;
-    cw_consent_t *consent = NULL;
-    cw_ledger_t *ledger = NULL;
-    char db [PATH_MAX + 16];
-    snprintf (db, sizeof db, "%s/coachwire.db", b->dir);
-    int rc = cw_keyring_load (&keyring, b->dir);
+    bench_service_enroll_t e;
+    int rc = bench_service_enroll_open (&b->svc, &e, true);
     if (rc == CW_OK)
-        rc = cw_store_open (&store, db, false);
-    if (rc == CW_OK)
-        rc = cw_consent_open (&consent, store);
-    if (rc == CW_OK)
-        rc = cw_ledger_open (&ledger, store, cw_keyring_signing_secret (keyring));
-    if (rc == CW_OK)
-        rc = cw_store_begin (store);
+        rc = bench_service_enroll_begin (&e);
     uint8_t *secret = sodium_malloc (32);
     if (!secret && rc == CW_OK)
         rc = CW_ENOMEM;
     for (int i = 0; rc == CW_OK && i < b->opt.devices; i++) {
         cw_principal_t person, device;
-        memset (&person, 0, sizeof person);
-        person.kind = CW_PRINCIPAL_USER;
-        snprintf (person.name, sizeof person.name, "bench-runner-%d", i);
-        snprintf (person.locale, sizeof person.locale, "en");
-        snprintf (person.time_zone, sizeof person.time_zone, "UTC");
-        crypto_box_keypair (person.public_key, secret);
-        rc = cw_store_principal_add (store, &person);
-        uint8_t key [32], wrapped [CW_WRAPPED_KEY_BYTES];
-        if (rc == CW_OK)
-            rc = cw_keyring_person_key_new (keyring, person.id, key, wrapped);
-        sodium_memzero (key, sizeof key);
-        if (rc == CW_OK)
-            rc = cw_store_person_key_put (store, person.id, wrapped);
+        char name [64];
+        snprintf (name, sizeof name, "bench-runner-%d", i);
+        rc = bench_service_enroll_person (&e, &person, name, secret);
         cw_consent_change_t change;
         if (rc == CW_OK)
-            rc = cw_consent_grant (consent, ledger, person.id, "*", CW_PURPOSE_RETENTION, 0,
+            rc = cw_consent_grant (e.consent, e.ledger, person.id, "*", CW_PURPOSE_RETENTION, 0,
                                    cw_now_ms (), &change);
-        memset (&device, 0, sizeof device);
-        device.kind = CW_PRINCIPAL_DEVICE;
-        snprintf (device.name, sizeof device.name, "bench-phone-%d", i);
-        memcpy (device.owner_id, person.id, CW_ID_BYTES);
-        crypto_box_keypair (device.public_key, secret);
+        snprintf (name, sizeof name, "bench-phone-%d", i);
         if (rc == CW_OK)
-            rc = cw_store_principal_add (store, &device);
+            rc = bench_service_enroll_device (&e, &device, &person, name, secret);
         s_device_t *d = &b->devices [i];
         if (rc == CW_OK)
-            rc = cw_cred_new (&d->cred, CW_CRED_DEVICE, device.id, person.name,
-                              device.public_key, secret, cw_keyring_server_public (keyring),
-                              NULL, NULL);
-        if (rc == CW_OK) {
-            d->payload_key = sodium_malloc (CW_KEY_BYTES);
-            rc = d->payload_key ? CW_OK : CW_ENOMEM;
-        }
-        if (rc == CW_OK)
-            rc = cw_payload_key_derive (d->payload_key, secret, cw_cred_server_key (d->cred),
-                                        device.public_key, cw_cred_server_key (d->cred),
-                                        device.id);
-    }
-    if (rc == CW_OK)
-        rc = cw_store_commit (store);
-    else
-    if (store) {
-        fprintf (stderr, "cw-bench ingest: enrolling devices: %s (%s)\n", cw_strerror (rc),
-                 cw_store_errmsg (store));
-        cw_store_rollback (store);
+            rc = bench_service_enroll_cred (&e, &device, &person, secret, &d->cred,
+                                            &d->payload_key);
     }
     if (secret)
         sodium_free (secret);
-    cw_ledger_destroy (&ledger);
-    cw_consent_destroy (&consent);
-    cw_store_destroy (&store);
-    cw_keyring_destroy (&keyring);
-    return rc;
+    return bench_service_enroll_end (&b->svc, &e, rc, "enrolling devices");
 }
 
-/*  Starts `coachwired run` and waits for DIR/endpoints. */
+/*  Starts `coachwired run` with the group commit options, and waits for DIR/endpoints. */
 static int
 s_start_service (s_bench_t *b)
 {
-    char *argv [16];
+    char *extra [5];
     int n = 0;
-    argv [n++] = b->coachwired;
-    argv [n++] = (char *) "run";
-    argv [n++] = b->dir;
-    argv [n++] = (char *) "--listen";
-    argv [n++] = (char *) "tcp://127.0.0.1:*";
-    argv [n++] = (char *) "--api-listen";
-    argv [n++] = (char *) "tcp://127.0.0.1:*";
     if (b->opt.commit_frames) {
-        argv [n++] = (char *) "--commit-frames";
-        argv [n++] = (char *) b->opt.commit_frames;
+        extra [n++] = (char *) "--commit-frames";
+        extra [n++] = (char *) b->opt.commit_frames;
     }
     if (b->opt.commit_ms) {
-        argv [n++] = (char *) "--commit-ms";
-        argv [n++] = (char *) b->opt.commit_ms;
+        extra [n++] = (char *) "--commit-ms";
+        extra [n++] = (char *) b->opt.commit_ms;
     }
-    argv [n] = NULL;
-    char path [PATH_MAX + 32];
-    snprintf (path, sizeof path, "%s/coachwired.log", b->dir);
-    int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    int null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || null_fd < 0) {
-        if (fd >= 0)
-            close (fd);
-        if (null_fd >= 0)
-            close (null_fd);
-        return CW_EIO;
-    }
-    b->service = s_spawn (argv, null_fd, fd, fd);
-    close (fd);
-    close (null_fd);
-    if (b->service < 0) {
-        b->service = 0;
-        return CW_EIO;
-    }
-    snprintf (path, sizeof path, "%s/endpoints", b->dir);
-    for (int waited = 0; waited < S_STARTUP_MS && !s_interrupted; waited += 20) {
-        FILE *f = fopen (path, "r");
-        if (f) {
-            char line [CW_ENDPOINT_MAX + 16];
-            while (fgets (line, sizeof line, f))
-                if (strncmp (line, "gateway=", 8) == 0) {
-                    line [strcspn (line, "\n")] = '\0';
-                    snprintf (b->gateway, sizeof b->gateway, "%.*s", CW_ENDPOINT_MAX - 1, line + 8);
-                }
-            fclose (f);
-            if (b->gateway [0])
-                return CW_OK;
-        }
-        int status = 0;
-        if (waitpid (b->service, &status, WNOHANG) == b->service) {
-            fprintf (stderr, "cw-bench ingest: coachwired run exited (status %d) before "
-                     "serving\n", WIFEXITED (status) ? WEXITSTATUS (status) : -1);
-            b->service = 0;
-            s_print_log_tail (b->dir);
-            return CW_EIO;
-        }
-        usleep (20000);
-    }
-    fprintf (stderr, "cw-bench ingest: coachwired did not write %s within %d ms\n", path,
-             S_STARTUP_MS);
-    s_print_log_tail (b->dir);
-    return CW_ETIMEOUT;
+    extra [n] = NULL;
+    return bench_service_start (&b->svc, extra, S_STARTUP_MS);
 }
 
 static int
@@ -923,19 +522,9 @@ s_connect_devices (s_bench_t *b)
     size_t frames = 0, bytes = 0;
     for (int i = 0; i < b->opt.devices; i++) {
         s_device_t *d = &b->devices [i];
-        d->sock = zmq_socket (b->ctx, ZMQ_DEALER);
-        if (!d->sock)
-            return CW_EIO;
-        int zero = 0;
-        zmq_setsockopt (d->sock, ZMQ_LINGER, &zero, sizeof zero);
-        zmq_setsockopt (d->sock, ZMQ_CURVE_SERVERKEY, cw_cred_server_key (d->cred), 32);
-        zmq_setsockopt (d->sock, ZMQ_CURVE_PUBLICKEY, cw_cred_public_key (d->cred), 32);
-        zmq_setsockopt (d->sock, ZMQ_CURVE_SECRETKEY, cw_cred_secret_key (d->cred), 32);
-        if (zmq_connect (d->sock, b->gateway) != 0) {
-            fprintf (stderr, "cw-bench ingest: connect %s: %s\n", b->gateway,
-                     zmq_strerror (zmq_errno ()));
-            return CW_EIO;
-        }
+        int rc = bench_service_connect (&b->svc, b->ctx, d->cred, &d->sock);
+        if (rc != CW_OK)
+            return rc;
     }
     for (int i = 0; i < b->opt.devices; i++) {
         s_device_t *d = &b->devices [i];
@@ -944,7 +533,7 @@ s_connect_devices (s_bench_t *b)
             fprintf (stderr, "cw-bench ingest: device %d: first frame %s%s%s\n", i,
                      rc == CW_ETIMEOUT ? "not acknowledged within 10 s" : "refused",
                      d->first_error [0] ? ": " : "", d->first_error);
-            s_print_log_tail (b->dir);
+            bench_service_log_tail (&b->svc);
             return rc;
         }
         frames += d->sent;
@@ -1009,8 +598,8 @@ s_microbench (s_bench_t *b)
         fprintf (stderr, "cw-bench ingest: microbench: %s\n", cw_strerror (rc));
     free (plain);
     /* settle the frame sent above so the phases start with nothing in flight */
-    uint64_t deadline = s_mono_ns () + (uint64_t) S_WARMUP_MS * 1000000u;
-    while (d->inflight && s_mono_ns () < deadline && !s_interrupted) {
+    uint64_t deadline = bench_service_mono_ns () + (uint64_t) S_WARMUP_MS * 1000000u;
+    while (d->inflight && bench_service_mono_ns () < deadline && !bench_service_interrupted) {
         zmq_pollitem_t item = { d->sock, 0, ZMQ_POLLIN, 0 };
         if (zmq_poll (&item, 1, 100) > 0)
             s_device_receive (d);
@@ -1031,25 +620,25 @@ s_pipeline_phase (s_bench_t *b, s_phase_t *ph, const char *name, double rate)
     ph->rate = rate;
     s_job_t *jobs = calloc ((size_t) n, sizeof *jobs);
     pthread_t *threads = calloc ((size_t) n, sizeof *threads);
-    s_hist_t *hist = calloc (1, sizeof *hist);
+    bench_hist_t *hist = calloc (1, sizeof *hist);
     int rc = jobs && threads && hist ? CW_OK : CW_ENOMEM;
     s_counters_t c0, c1;
-    s_proc_cpu_t p0, p1;
+    bench_service_cpu_t p0, p1;
     if (rc == CW_OK)
         rc = s_counters (b->store, &c0);
     if (rc == CW_OK)
-        rc = s_proc_cpu (b->service, &p0);
+        rc = bench_service_proc_cpu (b->svc.pid, &p0);
     if (rc != CW_OK)
         goto done;
     uint64_t client0 = s_self_cpu_ns ();
-    uint64_t start = s_mono_ns () + 100000000u;     /* every thread running by then */
+    uint64_t start = bench_service_mono_ns () + 100000000u;     /* every thread running by then */
     uint64_t deadline = start + (uint64_t) b->opt.seconds * 1000000000u;
     int started = 0;
     for (int i = 0; i < n; i++) {
         s_device_reset (&b->devices [i]);
         jobs [i] = (s_job_t) { &b->devices [i], rate, (size_t) b->opt.window, start, deadline };
         if (pthread_create (&threads [i], NULL, s_device_thread, &jobs [i]) != 0) {
-            s_interrupted = 1;      /* the started ones stop at once */
+            bench_service_interrupted = 1;      /* the started ones stop at once */
             rc = CW_ENOMEM;
             break;
         }
@@ -1070,19 +659,20 @@ s_pipeline_phase (s_bench_t *b, s_phase_t *ph, const char *name, double rate)
             last_ack = d->last_ack_ns;
         if (d->first_error [0] && !ph->first_error [0])
             snprintf (ph->first_error, sizeof ph->first_error, "%s", d->first_error);
-        s_hist_merge (hist, &d->hist);
+        bench_hist_merge (hist, &d->hist);
     }
     if (rc != CW_OK)
         goto done;
     uint64_t client1 = s_self_cpu_ns ();
-    if ((rc = s_counters (b->store, &c1)) != CW_OK || (rc = s_proc_cpu (b->service, &p1)) != CW_OK)
+    if ((rc = s_counters (b->store, &c1)) != CW_OK
+        || (rc = bench_service_proc_cpu (b->svc.pid, &p1)) != CW_OK)
         goto done;
     ph->ran = true;
     ph->elapsed_s = (double) (last_ack - start) / 1e9;
     ph->fps = ph->elapsed_s > 0 ? (double) ph->acked / ph->elapsed_s : 0.0;
-    ph->p50_ms = s_hist_quantile_ms (hist, 0.50);
-    ph->p99_ms = s_hist_quantile_ms (hist, 0.99);
-    ph->p999_ms = s_hist_quantile_ms (hist, 0.999);
+    ph->p50_ms = bench_hist_quantile_ms (hist, 0.50);
+    ph->p99_ms = bench_hist_quantile_ms (hist, 0.99);
+    ph->p999_ms = bench_hist_quantile_ms (hist, 0.999);
     ph->max_ms = (double) hist->max_us / 1000.0;
     ph->frames = c1.accepted - c0.accepted;
     ph->commits = c1.commits - c0.commits;
@@ -1097,7 +687,7 @@ s_pipeline_phase (s_bench_t *b, s_phase_t *ph, const char *name, double rate)
     ph->total_us = (double) (p1.total_ns - p0.total_ns) / 1e3 / frames;
     ph->other_us = ph->total_us - ph->io_us - stages;
     ph->client_us = (double) (client1 - client0) / 1e3 / frames;
-    double wall = (double) (s_mono_ns () - start) * 1e-9;
+    double wall = (double) (bench_service_mono_ns () - start) * 1e-9;
     ph->io_util = (double) (p1.io_ns - p0.io_ns) * 1e-9 / wall;
     ph->gateway_util = (double) (p1.gateway_ns - p0.gateway_ns) * 1e-9 / wall;
     ph->total_util = (double) (p1.total_ns - p0.total_ns) * 1e-9 / wall;
@@ -1127,8 +717,8 @@ s_pusher_thread (void *arg)
     if (!buf)
         return NULL;
     randombytes_buf (buf, p->size);     /* ciphertext looks random */
-    s_sleep_until (p->start_ns);
-    while (!s_interrupted && s_mono_ns () < p->deadline_ns) {
+    bench_service_sleep_until (p->start_ns);
+    while (!bench_service_interrupted && bench_service_mono_ns () < p->deadline_ns) {
         if (zmq_send (p->sock, buf, p->size, ZMQ_DONTWAIT) == (int) p->size) {
             p->sent++;
             continue;
@@ -1171,16 +761,16 @@ s_raw_sink (void)
     bool told = false;
     char line [64];
     size_t line_len = 0;
-    uint64_t progress = s_mono_ns (), started = progress;
+    uint64_t progress = bench_service_mono_ns (), started = progress;
     zmq_msg_t msg;
     zmq_msg_init (&msg);
     for (;;) {
         zmq_pollitem_t items [] = { { pull, 0, ZMQ_POLLIN, 0 }, { NULL, 0, ZMQ_POLLIN, 0 } };
         int r = zmq_poll (items, told ? 1 : 2, 100);
-        uint64_t now = s_mono_ns ();
+        uint64_t now = bench_service_mono_ns ();
         if (r > 0 && (items [0].revents & ZMQ_POLLIN)) {
             while (zmq_msg_recv (&msg, pull, ZMQ_DONTWAIT) >= 0) {
-                now = s_mono_ns ();
+                now = bench_service_mono_ns ();
                 if (received++ == 0)
                     first = now;
                 last = now;
@@ -1233,7 +823,7 @@ s_raw_phase (s_bench_t *b)
         goto done;
     }
     char *argv [] = { b->bench_path, (char *) "ingest", (char *) "--raw-sink", NULL };
-    sink = s_spawn (argv, to_child [0], from_child [1], -1);
+    sink = bench_service_spawn (argv, to_child [0], from_child [1], -1);
     close (to_child [0]);
     close (from_child [1]);
     to_child [0] = from_child [1] = -1;
@@ -1270,12 +860,12 @@ s_raw_phase (s_bench_t *b)
         }
     }
     uint64_t client0 = s_self_cpu_ns ();
-    uint64_t start = s_mono_ns () + 200000000u;     /* handshakes done by then */
+    uint64_t start = bench_service_mono_ns () + 200000000u;     /* handshakes done by then */
     for (int i = 0; i < n; i++) {
         pushers [i].start_ns = start;
         pushers [i].deadline_ns = start + (uint64_t) b->opt.seconds * 1000000000u;
         if (pthread_create (&threads [i], NULL, s_pusher_thread, &pushers [i]) != 0) {
-            s_interrupted = 1;
+            bench_service_interrupted = 1;
             rc = CW_ENOMEM;
             break;
         }
@@ -1320,8 +910,8 @@ done:
         if (from_child [i] >= 0)
             close (from_child [i]);
     }
-    if (sink > 0 && s_wait_child (sink, 5000) == -1)
-        s_stop_child (sink);
+    if (sink > 0 && bench_service_wait (sink, 5000) == -1)
+        bench_service_stop_child ("cw-bench ingest", sink, 10000);
     free (pushers);
     free (threads);
     return rc;
@@ -1348,9 +938,9 @@ s_print_text (const s_bench_t *b)
             "samples (one sample = one 6-axis reading: accel x/y/z + gyro x/y/z), %zu bytes "
             "sealed\n", b->opt.devices, b->opt.seconds, b->frame_bytes);
     printf ("service: coachwired pid %d, commit %s frames / %s ms; data in %s%s\n",
-            (int) b->service, b->opt.commit_frames ? b->opt.commit_frames : "256 (default)",
-            b->opt.commit_ms ? b->opt.commit_ms : "5 (default)", b->dir,
-            b->tmpfs ? " (tmpfs: fsync is free)" : "");
+            (int) b->svc.pid, b->opt.commit_frames ? b->opt.commit_frames : "256 (default)",
+            b->opt.commit_ms ? b->opt.commit_ms : "5 (default)", b->svc.dir,
+            b->svc.tmpfs ? " (tmpfs: fsync is free)" : "");
     printf ("machine: %ld CPUs online, 1-minute load average %.2f before the run%s\n", b->cpus,
             b->loadavg, b->loadavg > 0.5 ? " (others are using the CPUs: figures are lower)"
                                          : "");
@@ -1491,7 +1081,7 @@ s_print_json (const s_bench_t *b)
             "\"frame_build_us\":%.2f,\"cpus\":%ld,\"loadavg_before\":%.2f",
             b->opt.devices, b->opt.seconds, b->opt.window, b->frame_bytes, S_SAMPLES,
             b->opt.commit_frames ? b->opt.commit_frames : "default",
-            b->opt.commit_ms ? b->opt.commit_ms : "default", b->tmpfs ? "true" : "false",
+            b->opt.commit_ms ? b->opt.commit_ms : "default", b->svc.tmpfs ? "true" : "false",
             (unsigned long long) b->hwm_kib, b->decode_us, b->open_us, b->build_us, b->cpus,
             b->loadavg);
     if (b->flat.ran) {
@@ -1547,18 +1137,6 @@ static const char s_usage [] =
     "PASS/FAIL is printed; the exit status is 0 unless the bench itself failed.\n";
 
 static int
-s_parse_int (const char *text, long lo, long hi, long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol (text, &end, 10);
-    if (errno || end == text || *end || v < lo || v > hi)
-        return CW_EINVAL;
-    *out = v;
-    return CW_OK;
-}
-
-static int
 s_parse (int argc, char **argv, s_options_t *o)
 {
     static const struct option options [] = {
@@ -1581,12 +1159,12 @@ s_parse (int argc, char **argv, s_options_t *o)
     while ((c = getopt_long (argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
             case 'd':
-                if (s_parse_int (optarg, 1, S_DEVICES_MAX, &v) != CW_OK)
+                if (bench_service_parse_long (optarg, 1, S_DEVICES_MAX, &v) != CW_OK)
                     return CW_EINVAL;
                 o->devices = (int) v;
                 break;
             case 's':
-                if (s_parse_int (optarg, 1, S_SECONDS_MAX, &v) != CW_OK)
+                if (bench_service_parse_long (optarg, 1, S_SECONDS_MAX, &v) != CW_OK)
                     return CW_EINVAL;
                 o->seconds = (int) v;
                 break;
@@ -1596,18 +1174,18 @@ s_parse (int argc, char **argv, s_options_t *o)
                     return CW_EINVAL;
                 break;
             case 'w':
-                if (s_parse_int (optarg, 1, S_WINDOW_MAX, &v) != CW_OK)
+                if (bench_service_parse_long (optarg, 1, S_WINDOW_MAX, &v) != CW_OK)
                     return CW_EINVAL;
                 o->window = (int) v;
                 break;
             case 'H': o->half_peak = true; break;
             case 'f':
-                if (s_parse_int (optarg, 1, 10000, &v) != CW_OK)
+                if (bench_service_parse_long (optarg, 1, 10000, &v) != CW_OK)
                     return CW_EINVAL;
                 o->commit_frames = optarg;
                 break;
             case 'm':
-                if (s_parse_int (optarg, 0, 1000, &v) != CW_OK)
+                if (bench_service_parse_long (optarg, 0, 1000, &v) != CW_OK)
                     return CW_EINVAL;
                 o->commit_ms = optarg;
                 break;
@@ -1623,7 +1201,7 @@ s_parse (int argc, char **argv, s_options_t *o)
     return CW_OK;
 }
 
-/*  DIR/../coach/coachwired next to this binary (<build>/tests/cw-bench). */
+/*  This binary (for the raw sink) and the service binary. */
 static int
 s_locate (s_bench_t *b)
 {
@@ -1631,52 +1209,7 @@ s_locate (s_bench_t *b)
     if (n <= 0)
         return CW_EIO;
     b->bench_path [n] = '\0';
-    if (b->opt.coachwired)
-        snprintf (b->coachwired, sizeof b->coachwired, "%s", b->opt.coachwired);
-    else {
-        char dir [PATH_MAX];
-        snprintf (dir, sizeof dir, "%s", b->bench_path);
-        char *slash = strrchr (dir, '/');
-        if (slash)
-            *slash = '\0';
-        snprintf (b->coachwired, sizeof b->coachwired, "%.*s/../coach/coachwired",
-                  PATH_MAX - 32, dir);
-    }
-    if (access (b->coachwired, X_OK) != 0) {
-        fprintf (stderr, "cw-bench ingest: no coachwired at %s (build it, or --coachwired "
-                 "PATH)\n", b->coachwired);
-        return CW_ENOENT;
-    }
-    return CW_OK;
-}
-
-static int
-s_make_dir (s_bench_t *b)
-{
-    if (b->opt.keep) {
-        if (strlen (b->opt.keep) >= CW_ENDPOINT_MAX - 64) {
-            fprintf (stderr, "cw-bench ingest: --keep path too long\n");
-            return CW_EINVAL;
-        }
-        if (mkdir (b->opt.keep, 0700) != 0) {
-            fprintf (stderr, "cw-bench ingest: --keep %s: %s (give a new directory)\n",
-                     b->opt.keep, strerror (errno));
-            return CW_EEXIST;
-        }
-        snprintf (b->dir, sizeof b->dir, "%s", b->opt.keep);
-    }
-    else {
-        const char *tmp = getenv ("TMPDIR");
-        snprintf (b->dir, sizeof b->dir, "%.128s/cw_bench_XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp (b->dir)) {
-            fprintf (stderr, "cw-bench ingest: mkdtemp %s: %s\n", b->dir, strerror (errno));
-            return CW_EIO;
-        }
-    }
-    b->dir_made = true;
-    struct statfs fs;
-    b->tmpfs = statfs (b->dir, &fs) == 0 && fs.f_type == 0x01021994;   /* TMPFS_MAGIC */
-    return CW_OK;
+    return bench_service_locate (&b->svc, b->opt.coachwired);
 }
 
 int
@@ -1700,12 +1233,8 @@ cw_bench_ingest (int argc, char **argv)
     }
     for (size_t i = 0; i < S_SIN_TABLE; i++)
         s_sin [i] = (float) sin (6.283185307179586 * (double) i / S_SIN_TABLE);
-    struct sigaction sa;
-    memset (&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigaction (SIGINT, &sa, NULL);
-    sigaction (SIGTERM, &sa, NULL);
-    signal (SIGPIPE, SIG_IGN);
+    bench_service_signals ();
+    b->svc.name = "cw-bench ingest";
 
     b->devices = calloc ((size_t) b->opt.devices, sizeof *b->devices);
     rc = b->devices ? CW_OK : CW_ENOMEM;
@@ -1716,26 +1245,20 @@ cw_bench_ingest (int argc, char **argv)
         d->rng = 0x9e3779b97f4a7c15u ^ ((uint64_t) i * 0xbf58476d1ce4e5b9u);
         d->cadence_hz = (160.0 + (double) (i % 8) * 2.5) / 60.0;
     }
-    b->cpus = sysconf (_SC_NPROCESSORS_ONLN);
-    FILE *la = fopen ("/proc/loadavg", "r");
-    if (la) {
-        if (fscanf (la, "%lf", &b->loadavg) != 1)
-            b->loadavg = 0;
-        fclose (la);
-    }
+    bench_service_machine (&b->cpus, &b->loadavg);
     if (rc == CW_OK)
         rc = s_locate (b);
     if (rc == CW_OK)
-        rc = s_make_dir (b);
+        rc = bench_service_make_dir (&b->svc, b->opt.keep, "cw_bench");
     if (rc == CW_OK)
-        rc = s_run_init (b);
+        rc = bench_service_init (&b->svc);
     if (rc == CW_OK)
         rc = s_enroll (b);
     if (rc == CW_OK)
         rc = s_start_service (b);
     if (rc == CW_OK) {
         char db [PATH_MAX + 16];
-        snprintf (db, sizeof db, "%s/coachwire.db", b->dir);
+        snprintf (db, sizeof db, "%s/coachwire.db", b->svc.dir);
         rc = cw_store_open (&b->store, db, false);
     }
     if (rc == CW_OK) {
@@ -1746,12 +1269,12 @@ cw_bench_ingest (int argc, char **argv)
         rc = s_microbench (b);
     if (!b->opt.json && rc == CW_OK)
         fprintf (stderr, "cw-bench ingest: %d devices connected to %s; measuring...\n",
-                 b->opt.devices, b->gateway);
+                 b->opt.devices, b->svc.gateway);
     if (rc == CW_OK && b->opt.rate == 0)
         rc = s_pipeline_phase (b, &b->flat, "flat out", 0.0);
-    if (rc == CW_OK && !s_interrupted)
+    if (rc == CW_OK && !bench_service_interrupted)
         rc = s_raw_phase (b);
-    if (rc == CW_OK && !s_interrupted && (b->opt.rate > 0 || b->opt.half_peak)) {
+    if (rc == CW_OK && !bench_service_interrupted && (b->opt.rate > 0 || b->opt.half_peak)) {
         double rate = b->opt.rate;
         if (b->opt.half_peak)
             rate = b->flat.fps / 2.0 / (double) b->opt.devices;
@@ -1759,9 +1282,9 @@ cw_bench_ingest (int argc, char **argv)
             rc = s_pipeline_phase (b, &b->paced, b->opt.half_peak ? "half peak" : "paced",
                                    rate);
     }
-    if (b->service)
-        b->hwm_kib = s_proc_hwm_kib (b->service);
-    if (s_interrupted && rc == CW_OK)
+    if (b->svc.pid)
+        b->hwm_kib = bench_service_status_kib (b->svc.pid, "VmHWM");
+    if (bench_service_interrupted && rc == CW_OK)
         rc = CW_ESTATE;
     if (rc == CW_OK) {
         if (b->opt.json)
@@ -1788,25 +1311,10 @@ cw_bench_ingest (int argc, char **argv)
     if (b->ctx)
         zmq_ctx_term (b->ctx);
     cw_store_destroy (&b->store);
-    if (b->service > 0) {
-        int status = s_stop_child (b->service);
-        if (!(WIFEXITED (status) && WEXITSTATUS (status) == 0)) {
-            fprintf (stderr, "cw-bench ingest: coachwired did not stop cleanly\n");
-            s_print_log_tail (b->dir);
-            if (rc == CW_OK)
-                rc = CW_EIO;
-        }
-    }
-    if (b->dir_made && !b->opt.keep) {
-        if (nftw (b->dir, s_unlink_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-            fprintf (stderr, "cw-bench ingest: could not remove %s\n", b->dir);
-    }
-    else
-    if (b->dir_made && !b->opt.json)
-        fprintf (stderr, "cw-bench ingest: kept %s (service log: %s/coachwired.log)\n",
-                 b->dir, b->dir);
+    if (bench_service_end (&b->svc, b->opt.keep != NULL, b->opt.json) != CW_OK && rc == CW_OK)
+        rc = CW_EIO;
     if (rc != CW_OK && rc != CW_EINTERNAL)
-        fprintf (stderr, "cw-bench ingest: %s\n", s_interrupted ? "interrupted"
+        fprintf (stderr, "cw-bench ingest: %s\n", bench_service_interrupted ? "interrupted"
                  : cw_strerror (rc));
     free (b->devices);
     free (b);

@@ -26,6 +26,8 @@
  *  127.0.0.1. */
 #include "cw_bench.h"
 
+#include "bench_service.h"
+
 #include "coachwire.pb-c.h"
 #include "coachwire/cw_arbiter.h"
 #include "coachwire/cw_coach.h"
@@ -33,16 +35,11 @@
 #include "coachwire/cw_cred.h"
 #include "coachwire/cw_envelope.h"
 #include "coachwire/cw_error.h"
-#include "coachwire/cw_keyring.h"
-#include "coachwire/cw_ledger.h"
 #include "coachwire/cw_nudge.h"
 #include "coachwire/cw_server.h"
 #include "coachwire/cw_store.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -55,10 +52,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/vfs.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -121,10 +114,6 @@ typedef struct {
 } s_device_t;
 
 typedef struct {
-    uint64_t total_ns, gateway_ns, coach_ns, io_ns;
-} s_proc_cpu_t;
-
-typedef struct {
     int persons;
     int load_devices;
     double load_rate;
@@ -136,11 +125,7 @@ typedef struct {
 
 typedef struct {
     s_options_t opt;
-    char dir [PATH_MAX];
-    bool dir_made, tmpfs;
-    char coachwired [PATH_MAX];
-    char gateway [CW_ENDPOINT_MAX];
-    pid_t service;
+    bench_service_t svc;
     void *ctx;
     s_device_t *devices;                /* persons first, then the load phones */
     int n_devices;
@@ -149,45 +134,20 @@ typedef struct {
     double loadavg;
     /* results */
     double phase_s, load_s;
-    s_proc_cpu_t cpu0, cpu1;
+    bench_service_cpu_t cpu0, cpu1;
     uint64_t delivered, nudge_acks;     /* service counters, deltas over the phase */
     uint64_t decisions_sent, decisions_held;
     char held_reason [S_REASON_MAX];
 } s_bench_t;
 
-static volatile sig_atomic_t s_interrupted;
 static atomic_int s_load_stop;
 static int32_t s_imu_axes [6][S_IMU_SAMPLES];   /* filled once; read by every load thread */
-
-static void
-s_on_signal (int sig)
-{
-    (void) sig;
-    s_interrupted = 1;
-}
-
-static uint64_t
-s_mono_ns (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
-static void
-s_sleep_until (uint64_t t_ns)
-{
-    struct timespec ts = { .tv_sec = (time_t) (t_ns / 1000000000u),
-                           .tv_nsec = (long) (t_ns % 1000000000u) };
-    while (clock_nanosleep (CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !s_interrupted)
-        ;
-}
 
 /*  Milliseconds from now until t_ns, at least 0, at most cap_ms. */
 static int
 s_ms_until (uint64_t t_ns, int cap_ms)
 {
-    uint64_t now = s_mono_ns ();
+    uint64_t now = bench_service_mono_ns ();
     if (t_ns <= now)
         return 0;
     uint64_t ms = (t_ns - now + 999999u) / 1000000u;
@@ -201,150 +161,7 @@ s_note (s_device_t *d, const char *what)
         snprintf (d->problem, sizeof d->problem, "%s", what);
 }
 
-/* ---- child process and files ---------------------------------------------------------- */
-
-/*  Starts argv [0] with the given descriptors as stdin, stdout, stderr (-1: keep ours). The
- *  child gets SIGTERM if we die. Only async-signal-safe calls between fork and exec. */
-static pid_t
-s_spawn (char *const argv [], int in_fd, int out_fd, int err_fd)
-{
-    pid_t pid = fork ();
-    if (pid != 0)
-        return pid;
-    prctl (PR_SET_PDEATHSIG, SIGTERM);
-    if ((in_fd >= 0 && dup2 (in_fd, 0) < 0) || (out_fd >= 0 && dup2 (out_fd, 1) < 0)
-        || (err_fd >= 0 && dup2 (err_fd, 2) < 0))
-        _exit (127);
-    execv (argv [0], argv);
-    _exit (127);
-}
-
-/*  Waits up to timeout_ms for pid; its wait status, or -1 if it is still running. */
-static int
-s_wait_child (pid_t pid, int timeout_ms)
-{
-    for (int waited = 0;; waited += 10) {
-        int status = 0;
-        pid_t r = waitpid (pid, &status, WNOHANG);
-        if (r == pid)
-            return status;
-        if (r < 0)
-            return 0;
-        if (waited >= timeout_ms)
-            return -1;
-        usleep (10000);
-    }
-}
-
-static int
-s_stop_child (pid_t pid)
-{
-    kill (pid, SIGTERM);
-    int status = s_wait_child (pid, 10000);
-    if (status == -1) {
-        fprintf (stderr, "cw-bench nudge: pid %d ignored SIGTERM for 10 s; killing it\n",
-                 (int) pid);
-        kill (pid, SIGKILL);
-        status = s_wait_child (pid, 5000);
-    }
-    return status;
-}
-
-static int
-s_unlink_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st;
-    (void) flag;
-    (void) ftw;
-    return remove (path);
-}
-
-static void
-s_print_log_tail (const char *dir)
-{
-    char path [PATH_MAX];
-    snprintf (path, sizeof path, "%.*s/coachwired.log", PATH_MAX - 32, dir);
-    FILE *f = fopen (path, "r");
-    if (!f)
-        return;
-    char buf [4096];
-    fseek (f, 0, SEEK_END);
-    long size = ftell (f);
-    fseek (f, size > (long) sizeof buf - 1 ? size - (long) sizeof buf + 1 : 0, SEEK_SET);
-    size_t n = fread (buf, 1, sizeof buf - 1, f);
-    buf [n] = '\0';
-    fclose (f);
-    fprintf (stderr, "--- %s (end) ---\n%s--- end of log ---\n", path, buf);
-}
-
-/* ---- the service's CPU and counters ---------------------------------------------------- */
-
-static bool
-s_stat_ticks (const char *path, uint64_t *ticks)
-{
-    char buf [1024];
-    FILE *f = fopen (path, "r");
-    if (!f)
-        return false;
-    size_t n = fread (buf, 1, sizeof buf - 1, f);
-    fclose (f);
-    buf [n] = '\0';
-    const char *p = strrchr (buf, ')');    /* comm may hold spaces and parentheses */
-    unsigned long long utime = 0, stime = 0;
-    if (!p || sscanf (p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-                      &stime) != 2)
-        return false;
-    *ticks = (uint64_t) utime + (uint64_t) stime;
-    return true;
-}
-
-/*  CPU of the whole service and of its gateway ("cw-gateway"), coach ("cw-coach") and libzmq
- *  I/O ("ZMQbg/IO/...") threads. */
-static int
-s_proc_cpu (pid_t pid, s_proc_cpu_t *out)
-{
-    double ns_per_tick = 1e9 / (double) sysconf (_SC_CLK_TCK);
-    char path [PATH_MAX];
-    uint64_t total = 0, gateway = 0, coach = 0, io = 0;
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-    if (!s_stat_ticks (path, &total))
-        return CW_EIO;
-    snprintf (path, sizeof path, "/proc/%d/task", (int) pid);
-    DIR *dir = opendir (path);
-    if (!dir)
-        return CW_EIO;
-    struct dirent *e;
-    while ((e = readdir (dir)) != NULL) {
-        if (e->d_name [0] == '.')
-            continue;
-        char comm [64] = "";
-        snprintf (path, sizeof path, "/proc/%d/task/%.32s/comm", (int) pid, e->d_name);
-        FILE *f = fopen (path, "r");
-        if (!f)
-            continue;               /* the thread ended meanwhile */
-        if (!fgets (comm, sizeof comm, f))
-            comm [0] = '\0';
-        fclose (f);
-        uint64_t t = 0;
-        snprintf (path, sizeof path, "/proc/%d/task/%.32s/stat", (int) pid, e->d_name);
-        if (!s_stat_ticks (path, &t))
-            continue;
-        if (strncmp (comm, "ZMQbg/IO", 8) == 0)
-            io += t;
-        else
-        if (strncmp (comm, "cw-gateway", 10) == 0)
-            gateway += t;
-        else
-        if (strncmp (comm, "cw-coach", 8) == 0)
-            coach += t;
-    }
-    closedir (dir);
-    out->total_ns = (uint64_t) ((double) total * ns_per_tick);
-    out->gateway_ns = (uint64_t) ((double) gateway * ns_per_tick);
-    out->coach_ns = (uint64_t) ((double) coach * ns_per_tick);
-    out->io_ns = (uint64_t) ((double) io * ns_per_tick);
-    return CW_OK;
-}
+/* ---- the service's counters ----------------------------------------------------------- */
 
 typedef struct {
     uint64_t delivered, acks;
@@ -365,7 +182,7 @@ static int
 s_counters (const s_bench_t *b, s_counters_t *out)
 {
     char db [PATH_MAX + 16];
-    snprintf (db, sizeof db, "%s/coachwire.db", b->dir);
+    snprintf (db, sizeof db, "%s/coachwire.db", b->svc.dir);
     cw_store_t *store = NULL;
     memset (out, 0, sizeof *out);
     int rc = cw_store_open (&store, db, false);
@@ -504,7 +321,7 @@ s_receive (s_device_t *d)
     zmq_msg_t msg;
     zmq_msg_init (&msg);
     while (zmq_msg_recv (&msg, d->sock, ZMQ_DONTWAIT) >= 0) {
-        uint64_t now = s_mono_ns ();
+        uint64_t now = bench_service_mono_ns ();
         Coachwire__Downlink *down = coachwire__downlink__unpack (NULL, zmq_msg_size (&msg),
                                                                  zmq_msg_data (&msg));
         if (!down) {
@@ -570,12 +387,12 @@ s_runner_thread (void *arg)
 {
     s_job_t *job = arg;
     s_device_t *d = job->device;
-    s_sleep_until (d->start_ns);
-    if (s_interrupted)
+    bench_service_sleep_until (d->start_ns);
+    if (bench_service_interrupted)
         return NULL;
     d->run_start_ms = cw_now_ms () - (uint64_t) S_RUN_S * 1000u;
     unsigned k = 0;
-    for (; k < S_FRAMES && !s_interrupted; k++) {
+    for (; k < S_FRAMES && !bench_service_interrupted; k++) {
         size_t len = 0;
         if (s_running_frame (d, k, &len) != CW_OK) {
             s_note (d, "could not build a running frame");
@@ -584,7 +401,7 @@ s_runner_thread (void *arg)
         d->waiting_sequence = d->run_sequence;
         d->waiting_ack_ns = 0;
         d->waiting_refused = false;
-        uint64_t sent = s_mono_ns ();
+        uint64_t sent = bench_service_mono_ns ();
         if (zmq_send (d->sock, d->frame, len, ZMQ_DONTWAIT) != (int) len) {
             s_note (d, "zmq_send of a running frame failed");
             break;
@@ -596,8 +413,8 @@ s_runner_thread (void *arg)
         uint64_t until = sent + (uint64_t) S_ACK_TIMEOUT_MS * 1000000u;
         if (until > job->phase_end_ns)
             until = job->phase_end_ns;
-        while (!d->waiting_ack_ns && !d->waiting_refused && !s_interrupted
-               && s_mono_ns () < until)
+        while (!d->waiting_ack_ns && !d->waiting_refused && !bench_service_interrupted
+               && bench_service_mono_ns () < until)
             s_poll (d, s_ms_until (until, 100));
         if (!d->waiting_ack_ns) {
             s_note (d, d->waiting_refused ? "a running frame was refused"
@@ -607,7 +424,8 @@ s_runner_thread (void *arg)
         d->frame_ack_us [k] = (d->waiting_ack_ns - sent) / 1000u;
         if (k == S_COMPLETING) {
             d->complete_acked_ns = d->waiting_ack_ns;
-            d->complete_acked_ms = cw_now_ms () - (s_mono_ns () - d->waiting_ack_ns) / 1000000u;
+            d->complete_acked_ms = cw_now_ms ()
+                                 - (bench_service_mono_ns () - d->waiting_ack_ns) / 1000000u;
         }
     }
     d->ran = k == S_FRAMES;
@@ -616,7 +434,7 @@ s_runner_thread (void *arg)
     uint64_t until = d->complete_sent_ns + (uint64_t) S_MISS_MS * 1000000u;
     if (until > job->phase_end_ns)
         until = job->phase_end_ns;
-    while (!s_interrupted && s_mono_ns () < until)
+    while (!bench_service_interrupted && bench_service_mono_ns () < until)
         s_poll (d, s_ms_until (until, 100));
     return NULL;
 }
@@ -631,9 +449,10 @@ s_load_thread (void *arg)
     s_device_t *d = job->device;
     uint64_t period = (uint64_t) (1e9 / job->load_rate);
     uint64_t next_due = job->load_start_ns;
-    s_sleep_until (job->load_start_ns);
-    while (!s_interrupted && !atomic_load (&s_load_stop) && s_mono_ns () < job->phase_end_ns) {
-        uint64_t now = s_mono_ns ();
+    bench_service_sleep_until (job->load_start_ns);
+    while (!bench_service_interrupted && !atomic_load (&s_load_stop)
+           && bench_service_mono_ns () < job->phase_end_ns) {
+        uint64_t now = bench_service_mono_ns ();
         while (next_due <= now && d->sent - d->acked - d->refused < S_LOAD_INFLIGHT_MAX) {
             size_t len = 0;
             if (s_imu_frame (d, &len) != CW_OK
@@ -649,44 +468,14 @@ s_load_thread (void *arg)
         }
         s_poll (d, s_ms_until (next_due, 100));
     }
-    uint64_t until = s_mono_ns () + (uint64_t) S_LOAD_DRAIN_MS * 1000000u;
-    while (!s_interrupted && d->sent > d->acked + d->refused && s_mono_ns () < until)
+    uint64_t until = bench_service_mono_ns () + (uint64_t) S_LOAD_DRAIN_MS * 1000000u;
+    while (!bench_service_interrupted && d->sent > d->acked + d->refused
+           && bench_service_mono_ns () < until)
         s_poll (d, s_ms_until (until, 100));
     return NULL;
 }
 
 /* ---- setup ------------------------------------------------------------------------------ */
-
-static int
-s_run_init (s_bench_t *b)
-{
-    char *argv [] = { b->coachwired, (char *) "init", b->dir, NULL };
-    char log [PATH_MAX + 32];
-    snprintf (log, sizeof log, "%s.init.log", b->dir);
-    int fd = open (log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return CW_EIO;
-    pid_t pid = s_spawn (argv, -1, fd, fd);
-    close (fd);
-    int status = pid > 0 ? s_wait_child (pid, 30000) : 0;
-    if (pid > 0 && status == -1) {
-        kill (pid, SIGKILL);
-        s_wait_child (pid, 5000);
-    }
-    bool ok = pid > 0 && status != -1 && WIFEXITED (status) && WEXITSTATUS (status) == 0;
-    if (!ok) {
-        fprintf (stderr, "cw-bench nudge: %s init %s failed; its output:\n", b->coachwired,
-                 b->dir);
-        FILE *f = fopen (log, "r");
-        char line [512];
-        while (f && fgets (line, sizeof line, f))
-            fputs (line, stderr);
-        if (f)
-            fclose (f);
-    }
-    remove (log);
-    return ok ? CW_OK : CW_EIO;
-}
 
 /*  The arbiter only stores settings here; consent is never asked. */
 static int
@@ -704,148 +493,43 @@ s_no_consent (void *ctx, const uint8_t *user_id, const char *field, const char *
 static int
 s_enroll (s_bench_t *b)
 {
-    cw_keyring_t *keyring = NULL;
-    cw_store_t *store = NULL;
-    cw_consent_t *consent = NULL;
-    cw_ledger_t *ledger = NULL;
+    bench_service_enroll_t e;
     cw_arbiter_t *arbiter = NULL;
-    bool in_tx = false;
-    char db [PATH_MAX + 16];
-    snprintf (db, sizeof db, "%s/coachwire.db", b->dir);
     uint8_t *secret = sodium_malloc (32);
-    int rc = secret ? cw_keyring_load (&keyring, b->dir) : CW_ENOMEM;
+    int rc = secret ? bench_service_enroll_open (&b->svc, &e, true) : CW_ENOMEM;
+    if (!secret)
+        memset (&e, 0, sizeof e);
     if (rc == CW_OK)
-        rc = cw_store_open (&store, db, false);
+        rc = cw_arbiter_open (&arbiter, e.store, s_no_consent, NULL);
     if (rc == CW_OK)
-        rc = cw_consent_open (&consent, store);
-    if (rc == CW_OK)
-        rc = cw_ledger_open (&ledger, store, cw_keyring_signing_secret (keyring));
-    if (rc == CW_OK)
-        rc = cw_arbiter_open (&arbiter, store, s_no_consent, NULL);
-    if (rc == CW_OK)
-        rc = cw_store_begin (store);
-    in_tx = rc == CW_OK;
+        rc = bench_service_enroll_begin (&e);
     uint64_t now = cw_now_ms ();
     for (int i = 0; rc == CW_OK && i < b->n_devices; i++) {
         s_device_t *d = &b->devices [i];
         cw_principal_t person, device;
-        memset (&person, 0, sizeof person);
-        person.kind = CW_PRINCIPAL_USER;
-        snprintf (person.name, sizeof person.name, "%s-%d", d->load ? "bench-load" : "bench-runner",
-                  d->index);
-        snprintf (person.locale, sizeof person.locale, "en");
-        snprintf (person.time_zone, sizeof person.time_zone, "UTC");
-        crypto_box_keypair (person.public_key, secret);
-        rc = cw_store_principal_add (store, &person);
-        uint8_t key [32], wrapped [CW_WRAPPED_KEY_BYTES];
-        if (rc == CW_OK)
-            rc = cw_keyring_person_key_new (keyring, person.id, key, wrapped);
-        sodium_memzero (key, sizeof key);
-        if (rc == CW_OK)
-            rc = cw_store_person_key_put (store, person.id, wrapped);
+        char name [64];
+        snprintf (name, sizeof name, "%s-%d", d->load ? "bench-load" : "bench-runner", d->index);
+        rc = bench_service_enroll_person (&e, &person, name, secret);
         memcpy (d->user_id, person.id, CW_ID_BYTES);
         if (rc == CW_OK && d->load)
-            rc = cw_consent_grant (consent, ledger, person.id, "*", CW_PURPOSE_RETENTION, 0, now,
-                                   NULL);
+            rc = cw_consent_grant (e.consent, e.ledger, person.id, "*", CW_PURPOSE_RETENTION, 0,
+                                   now, NULL);
         if (rc == CW_OK && !d->load)
-            rc = cw_consent_grant (consent, ledger, person.id, "running.*", CW_PURPOSE_COACHING,
-                                   0, now, NULL);
+            rc = cw_consent_grant (e.consent, e.ledger, person.id, "running.*",
+                                   CW_PURPOSE_COACHING, 0, now, NULL);
         if (rc == CW_OK && !d->load)
             rc = cw_arbiter_settings_set (arbiter, person.id, 100, 0, 0);
-        memset (&device, 0, sizeof device);
-        device.kind = CW_PRINCIPAL_DEVICE;
-        snprintf (device.name, sizeof device.name, "%s-phone-%d", d->load ? "load" : "runner",
-                  d->index);
-        memcpy (device.owner_id, person.id, CW_ID_BYTES);
-        crypto_box_keypair (device.public_key, secret);
+        snprintf (name, sizeof name, "%s-phone-%d", d->load ? "load" : "runner", d->index);
         if (rc == CW_OK)
-            rc = cw_store_principal_add (store, &device);
+            rc = bench_service_enroll_device (&e, &device, &person, name, secret);
         if (rc == CW_OK)
-            rc = cw_cred_new (&d->cred, CW_CRED_DEVICE, device.id, person.name,
-                              device.public_key, secret, cw_keyring_server_public (keyring),
-                              NULL, NULL);
-        if (rc == CW_OK) {
-            d->payload_key = sodium_malloc (CW_KEY_BYTES);
-            rc = d->payload_key ? CW_OK : CW_ENOMEM;
-        }
-        if (rc == CW_OK)
-            rc = cw_payload_key_derive (d->payload_key, secret, cw_cred_server_key (d->cred),
-                                        device.public_key, cw_cred_server_key (d->cred),
-                                        device.id);
-    }
-    if (rc == CW_OK)
-        rc = cw_store_commit (store);
-    else
-    if (store) {
-        fprintf (stderr, "cw-bench nudge: enrolling: %s (%s)\n", cw_strerror (rc),
-                 cw_store_errmsg (store));
-        if (in_tx)
-            cw_store_rollback (store);
+            rc = bench_service_enroll_cred (&e, &device, &person, secret, &d->cred,
+                                            &d->payload_key);
     }
     if (secret)
         sodium_free (secret);
     cw_arbiter_destroy (&arbiter);
-    cw_ledger_destroy (&ledger);
-    cw_consent_destroy (&consent);
-    cw_store_destroy (&store);
-    cw_keyring_destroy (&keyring);
-    return rc;
-}
-
-/*  Starts `coachwired run` and waits for DIR/endpoints. */
-static int
-s_start_service (s_bench_t *b)
-{
-    char *argv [] = { b->coachwired, (char *) "run", b->dir, (char *) "--listen",
-                      (char *) "tcp://127.0.0.1:*", (char *) "--api-listen",
-                      (char *) "tcp://127.0.0.1:*", NULL };
-    char path [PATH_MAX + 32];
-    snprintf (path, sizeof path, "%s/coachwired.log", b->dir);
-    int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    int null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || null_fd < 0) {
-        if (fd >= 0)
-            close (fd);
-        if (null_fd >= 0)
-            close (null_fd);
-        return CW_EIO;
-    }
-    b->service = s_spawn (argv, null_fd, fd, fd);
-    close (fd);
-    close (null_fd);
-    if (b->service < 0) {
-        b->service = 0;
-        return CW_EIO;
-    }
-    snprintf (path, sizeof path, "%s/endpoints", b->dir);
-    for (int waited = 0; waited < S_STARTUP_MS && !s_interrupted; waited += 20) {
-        FILE *f = fopen (path, "r");
-        if (f) {
-            char line [CW_ENDPOINT_MAX + 16];
-            while (fgets (line, sizeof line, f))
-                if (strncmp (line, "gateway=", 8) == 0) {
-                    line [strcspn (line, "\n")] = '\0';
-                    snprintf (b->gateway, sizeof b->gateway, "%.*s", CW_ENDPOINT_MAX - 1,
-                              line + 8);
-                }
-            fclose (f);
-            if (b->gateway [0])
-                return CW_OK;
-        }
-        int status = 0;
-        if (waitpid (b->service, &status, WNOHANG) == b->service) {
-            fprintf (stderr, "cw-bench nudge: coachwired run exited (status %d) before "
-                     "serving\n", WIFEXITED (status) ? WEXITSTATUS (status) : -1);
-            b->service = 0;
-            s_print_log_tail (b->dir);
-            return CW_EIO;
-        }
-        usleep (20000);
-    }
-    fprintf (stderr, "cw-bench nudge: coachwired did not write %s within %d ms\n", path,
-             S_STARTUP_MS);
-    s_print_log_tail (b->dir);
-    return CW_ETIMEOUT;
+    return bench_service_enroll_end (&b->svc, &e, rc, "enrolling");
 }
 
 /*  Connects every phone and has each send one IMU frame and get its ack: proves the
@@ -856,36 +540,26 @@ s_connect (s_bench_t *b)
 {
     for (int i = 0; i < b->n_devices; i++) {
         s_device_t *d = &b->devices [i];
-        d->sock = zmq_socket (b->ctx, ZMQ_DEALER);
-        if (!d->sock)
-            return CW_EIO;
-        int zero = 0;
-        zmq_setsockopt (d->sock, ZMQ_LINGER, &zero, sizeof zero);
-        zmq_setsockopt (d->sock, ZMQ_CURVE_SERVERKEY, cw_cred_server_key (d->cred), 32);
-        zmq_setsockopt (d->sock, ZMQ_CURVE_PUBLICKEY, cw_cred_public_key (d->cred), 32);
-        zmq_setsockopt (d->sock, ZMQ_CURVE_SECRETKEY, cw_cred_secret_key (d->cred), 32);
-        if (zmq_connect (d->sock, b->gateway) != 0) {
-            fprintf (stderr, "cw-bench nudge: connect %s: %s\n", b->gateway,
-                     zmq_strerror (zmq_errno ()));
-            return CW_EIO;
-        }
+        int rc = bench_service_connect (&b->svc, b->ctx, d->cred, &d->sock);
+        if (rc != CW_OK)
+            return rc;
     }
-    for (int i = 0; i < b->n_devices && !s_interrupted; i++) {
+    for (int i = 0; i < b->n_devices && !bench_service_interrupted; i++) {
         s_device_t *d = &b->devices [i];
         size_t len = 0;
         int rc = s_imu_frame (d, &len);
         if (rc == CW_OK && zmq_send (d->sock, d->frame, len, ZMQ_DONTWAIT) != (int) len)
             rc = CW_EIO;
         d->imu_sequence++;
-        uint64_t until = s_mono_ns () + (uint64_t) S_WARMUP_MS * 1000000u;
-        while (rc == CW_OK && !d->acked && !d->refused && !s_interrupted
-               && s_mono_ns () < until)
+        uint64_t until = bench_service_mono_ns () + (uint64_t) S_WARMUP_MS * 1000000u;
+        while (rc == CW_OK && !d->acked && !d->refused && !bench_service_interrupted
+               && bench_service_mono_ns () < until)
             s_poll (d, s_ms_until (until, 100));
         if (rc == CW_OK && !d->acked) {
             fprintf (stderr, "cw-bench nudge: phone %d: first frame %s%s%s\n", i,
                      d->refused ? "refused" : "not acknowledged within 10 s",
                      d->problem [0] ? ": " : "", d->problem);
-            s_print_log_tail (b->dir);
+            bench_service_log_tail (&b->svc);
             rc = d->refused ? CW_EINVAL : CW_ETIMEOUT;
         }
         if (rc != CW_OK)
@@ -893,7 +567,7 @@ s_connect (s_bench_t *b)
         d->sent = d->acked = d->refused = d->backoffs = 0;
         d->problem [0] = '\0';
     }
-    return s_interrupted ? CW_ESTATE : CW_OK;
+    return bench_service_interrupted ? CW_ESTATE : CW_OK;
 }
 
 /* ---- the phase -------------------------------------------------------------------------- */
@@ -922,7 +596,7 @@ static int
 s_decisions (s_bench_t *b, uint64_t since_ms)
 {
     char db [PATH_MAX + 16];
-    snprintf (db, sizeof db, "%s/coachwire.db", b->dir);
+    snprintf (db, sizeof db, "%s/coachwire.db", b->svc.dir);
     cw_store_t *store = NULL;
     cw_arbiter_t *arbiter = NULL;
     s_decisions_t c = { 0, 0, "" };
@@ -953,7 +627,7 @@ s_phase (s_bench_t *b)
     if (rc != CW_OK)
         goto done;
     uint64_t since_ms = cw_now_ms ();
-    uint64_t load_start = s_mono_ns () + 100000000u;     /* every thread running by then */
+    uint64_t load_start = bench_service_mono_ns () + 100000000u;  /* every thread running by then */
     uint64_t first = load_start + (uint64_t) S_LOAD_LEAD_MS * 1000000u;
     uint64_t spread = (uint64_t) b->opt.seconds * 1000000000u;
     b->phase_end_ns = first + spread + (uint64_t) S_SLACK_MS * 1000000u;
@@ -964,25 +638,25 @@ s_phase (s_bench_t *b)
         jobs [i] = (s_job_t) { d, b->phase_end_ns, load_start, b->opt.load_rate };
         if (pthread_create (&threads [i], NULL, d->load ? s_load_thread : s_runner_thread,
                             &jobs [i]) != 0) {
-            s_interrupted = 1;      /* the started ones stop at once */
+            bench_service_interrupted = 1;      /* the started ones stop at once */
             rc = CW_ENOMEM;
             break;
         }
         started++;
     }
-    s_sleep_until (first);
+    bench_service_sleep_until (first);
     if (rc == CW_OK)
-        rc = s_proc_cpu (b->service, &b->cpu0);
+        rc = bench_service_proc_cpu (b->svc.pid, &b->cpu0);
     for (int i = 0; i < started && i < b->opt.persons; i++)
         pthread_join (threads [i], NULL);
-    uint64_t end = s_mono_ns ();
+    uint64_t end = bench_service_mono_ns ();
     if (rc == CW_OK)
-        rc = s_proc_cpu (b->service, &b->cpu1);
+        rc = bench_service_proc_cpu (b->svc.pid, &b->cpu1);
     b->phase_s = (double) (end - first) / 1e9;
     /* the counters reach the store every 250 ms; the load keeps them flowing meanwhile */
     usleep (600000);
     atomic_store (&s_load_stop, 1);
-    b->load_s = (double) (s_mono_ns () - load_start) / 1e9;
+    b->load_s = (double) (bench_service_mono_ns () - load_start) / 1e9;
     for (int i = b->opt.persons; i < started; i++)
         pthread_join (threads [i], NULL);
     started = 0;
@@ -1145,8 +819,8 @@ s_print_text (const s_bench_t *b, const s_report_t *r)
             "offered, %.0f acked/s; their persons grant everything for retention (the coach "
             "reads every frame) and nothing for coaching\n", b->opt.load_devices,
             b->opt.load_rate, offered, b->load_s > 0 ? (double) r->load_acked / b->load_s : 0.0);
-    printf ("service: coachwired pid %d, coach tick %d ms, data in %s%s\n", (int) b->service,
-            CW_COACH_TICK_MS, b->dir, b->tmpfs ? " (tmpfs: fsync is free)" : " (disk)");
+    printf ("service: coachwired pid %d, coach tick %d ms, data in %s%s\n", (int) b->svc.pid,
+            CW_COACH_TICK_MS, b->svc.dir, b->svc.tmpfs ? " (tmpfs: fsync is free)" : " (disk)");
     printf ("machine: %ld CPUs online, 1-minute load average %.2f before the run\n\n", b->cpus,
             b->loadavg);
 
@@ -1204,7 +878,7 @@ s_print_json (const s_bench_t *b, const s_report_t *r)
             (double) b->opt.load_devices * b->opt.load_rate,
             b->load_s > 0 ? (double) r->load_acked / b->load_s : 0.0,
             (unsigned long long) r->load_refused, (unsigned long long) r->load_backoffs,
-            (unsigned long long) r->load_shed, CW_COACH_TICK_MS, b->tmpfs ? "true" : "false",
+            (unsigned long long) r->load_shed, CW_COACH_TICK_MS, b->svc.tmpfs ? "true" : "false",
             b->cpus, b->loadavg);
     s_print_json_stats ("frame_to_nudge", &r->frame_nudge, true);
     s_print_json_stats ("ack_to_nudge", &r->ack_nudge, true);
@@ -1255,18 +929,6 @@ static const char s_usage [] =
     "The exit status is 0 when the bench ran, whatever the verdict.\n";
 
 static int
-s_parse_int (const char *text, long lo, long hi, long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol (text, &end, 10);
-    if (errno || end == text || *end || v < lo || v > hi)
-        return CW_EINVAL;
-    *out = v;
-    return CW_OK;
-}
-
-static int
 s_parse (int argc, char **argv, s_options_t *o)
 {
     static const struct option options [] = {
@@ -1286,12 +948,12 @@ s_parse (int argc, char **argv, s_options_t *o)
     while ((c = getopt_long (argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
             case 'p':
-                if (s_parse_int (optarg, 1, S_PERSONS_MAX, &v) != CW_OK)
+                if (bench_service_parse_long (optarg, 1, S_PERSONS_MAX, &v) != CW_OK)
                     return CW_EINVAL;
                 o->persons = (int) v;
                 break;
             case 'n':
-                if (s_parse_int (optarg, 0, S_LOAD_MAX, &v) != CW_OK)
+                if (bench_service_parse_long (optarg, 0, S_LOAD_MAX, &v) != CW_OK)
                     return CW_EINVAL;
                 o->load_devices = (int) v;
                 break;
@@ -1303,7 +965,7 @@ s_parse (int argc, char **argv, s_options_t *o)
                     return CW_EINVAL;
                 break;
             case 's':
-                if (s_parse_int (optarg, 1, S_SECONDS_MAX, &v) != CW_OK)
+                if (bench_service_parse_long (optarg, 1, S_SECONDS_MAX, &v) != CW_OK)
                     return CW_EINVAL;
                 o->seconds = (int) v;
                 break;
@@ -1315,62 +977,6 @@ s_parse (int argc, char **argv, s_options_t *o)
         }
     }
     return optind == argc ? CW_OK : CW_EINVAL;
-}
-
-/*  DIR/../coach/coachwired next to this binary (<build>/tests/cw-bench). */
-static int
-s_locate (s_bench_t *b)
-{
-    if (b->opt.coachwired)
-        snprintf (b->coachwired, sizeof b->coachwired, "%s", b->opt.coachwired);
-    else {
-        char self [PATH_MAX];
-        ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
-        if (n <= 0)
-            return CW_EIO;
-        self [n] = '\0';
-        char *slash = strrchr (self, '/');
-        if (slash)
-            *slash = '\0';
-        snprintf (b->coachwired, sizeof b->coachwired, "%.*s/../coach/coachwired",
-                  PATH_MAX - 32, self);
-    }
-    if (access (b->coachwired, X_OK) != 0) {
-        fprintf (stderr, "cw-bench nudge: no coachwired at %s (build it, or --coachwired "
-                 "PATH)\n", b->coachwired);
-        return CW_ENOENT;
-    }
-    return CW_OK;
-}
-
-static int
-s_make_dir (s_bench_t *b)
-{
-    if (b->opt.keep) {
-        if (strlen (b->opt.keep) >= CW_ENDPOINT_MAX - 64) {
-            fprintf (stderr, "cw-bench nudge: --keep path too long\n");
-            return CW_EINVAL;
-        }
-        if (mkdir (b->opt.keep, 0700) != 0) {
-            fprintf (stderr, "cw-bench nudge: --keep %s: %s (give a new directory)\n",
-                     b->opt.keep, strerror (errno));
-            return CW_EEXIST;
-        }
-        snprintf (b->dir, sizeof b->dir, "%s", b->opt.keep);
-    }
-    else {
-        const char *tmp = getenv ("TMPDIR");
-        snprintf (b->dir, sizeof b->dir, "%.128s/cw_bench_nudge_XXXXXX",
-                  tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp (b->dir)) {
-            fprintf (stderr, "cw-bench nudge: mkdtemp %s: %s\n", b->dir, strerror (errno));
-            return CW_EIO;
-        }
-    }
-    b->dir_made = true;
-    struct statfs fs;
-    b->tmpfs = statfs (b->dir, &fs) == 0 && fs.f_type == 0x01021994;   /* TMPFS_MAGIC */
-    return CW_OK;
 }
 
 int
@@ -1392,12 +998,8 @@ cw_bench_nudge (int argc, char **argv)
         return 1;
     }
     s_imu_init ();
-    struct sigaction sa;
-    memset (&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigaction (SIGINT, &sa, NULL);
-    sigaction (SIGTERM, &sa, NULL);
-    signal (SIGPIPE, SIG_IGN);
+    bench_service_signals ();
+    b->svc.name = "cw-bench nudge";
 
     b->n_devices = b->opt.persons + b->opt.load_devices;
     b->devices = calloc ((size_t) b->n_devices, sizeof *b->devices);
@@ -1408,23 +1010,17 @@ cw_bench_nudge (int argc, char **argv)
         d->index = d->load ? i - b->opt.persons : i;
         d->imu_sequence = d->run_sequence = d->ack_sequence = 1;
     }
-    b->cpus = sysconf (_SC_NPROCESSORS_ONLN);
-    FILE *la = fopen ("/proc/loadavg", "r");
-    if (la) {
-        if (fscanf (la, "%lf", &b->loadavg) != 1)
-            b->loadavg = 0;
-        fclose (la);
-    }
+    bench_service_machine (&b->cpus, &b->loadavg);
     if (rc == CW_OK)
-        rc = s_locate (b);
+        rc = bench_service_locate (&b->svc, b->opt.coachwired);
     if (rc == CW_OK)
-        rc = s_make_dir (b);
+        rc = bench_service_make_dir (&b->svc, b->opt.keep, "cw_bench_nudge");
     if (rc == CW_OK)
-        rc = s_run_init (b);
+        rc = bench_service_init (&b->svc);
     if (rc == CW_OK)
         rc = s_enroll (b);
     if (rc == CW_OK)
-        rc = s_start_service (b);
+        rc = bench_service_start (&b->svc, NULL, S_STARTUP_MS);
     if (rc == CW_OK) {
         b->ctx = zmq_ctx_new ();
         rc = b->ctx ? s_connect (b) : CW_ENOMEM;
@@ -1432,10 +1028,10 @@ cw_bench_nudge (int argc, char **argv)
     if (rc == CW_OK && !b->opt.json)
         fprintf (stderr, "cw-bench nudge: %d runners and %d load phones connected to %s; "
                  "measuring for about %d s...\n", b->opt.persons, b->opt.load_devices,
-                 b->gateway, b->opt.seconds + (int) (S_LOAD_LEAD_MS + S_MISS_MS) / 1000 + 2);
+                 b->svc.gateway, b->opt.seconds + (int) (S_LOAD_LEAD_MS + S_MISS_MS) / 1000 + 2);
     if (rc == CW_OK)
         rc = s_phase (b);
-    if (s_interrupted && rc == CW_OK)
+    if (bench_service_interrupted && rc == CW_OK)
         rc = CW_ESTATE;
     s_report_t report;
     if (rc == CW_OK)
@@ -1458,25 +1054,11 @@ cw_bench_nudge (int argc, char **argv)
     }
     if (b->ctx)
         zmq_ctx_term (b->ctx);
-    if (b->service > 0) {
-        int status = s_stop_child (b->service);
-        if (!(WIFEXITED (status) && WEXITSTATUS (status) == 0)) {
-            fprintf (stderr, "cw-bench nudge: coachwired did not stop cleanly\n");
-            s_print_log_tail (b->dir);
-            if (rc == CW_OK)
-                rc = CW_EIO;
-        }
-    }
-    if (b->dir_made && !b->opt.keep) {
-        if (nftw (b->dir, s_unlink_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-            fprintf (stderr, "cw-bench nudge: could not remove %s\n", b->dir);
-    }
-    else
-    if (b->dir_made && !b->opt.json)
-        fprintf (stderr, "cw-bench nudge: kept %s (service log: %s/coachwired.log)\n", b->dir,
-                 b->dir);
+    if (bench_service_end (&b->svc, b->opt.keep != NULL, b->opt.json) != CW_OK && rc == CW_OK)
+        rc = CW_EIO;
     if (rc != CW_OK)
-        fprintf (stderr, "cw-bench nudge: %s\n", s_interrupted ? "interrupted" : cw_strerror (rc));
+        fprintf (stderr, "cw-bench nudge: %s\n", bench_service_interrupted ? "interrupted"
+                 : cw_strerror (rc));
     free (b->devices);
     free (b);
     return rc == CW_OK ? 0 : 1;
