@@ -6,7 +6,7 @@
 # granted again), so at the end her consent ledger must still verify offline; and she is
 # coached on running.* with quiet hours off while the devices stream low-cadence runs, so
 # nudges are made and delivered between kills: none may be delivered twice (every nudge id
-# moves pending -> delivered/acked once, and the gateway's nudges_delivered counter equals
+# moves pending -> delivered/acked once, and the gateway's nudges_delivered counter never exceeds
 # the nudges that left pending by delivery).
 #   CW_CRASH_ROUNDS=100 tests/e2e/crash.sh      the long run (CI: 10)
 . "$(dirname "$0")/lib.sh"
@@ -105,6 +105,8 @@ counter=$(db "SELECT coalesce((SELECT value FROM counters WHERE name = 'nudges_d
 acks=$(db "SELECT coalesce((SELECT value FROM counters WHERE name = 'nudge_acks'), 0)")
 [ "$dup_ids" = 0 ] || fail "$dup_ids nudge ids stored twice"
 [ "$nudges" -gt 0 ] || fail "no nudge was made during the rounds (coaching on running.*, low cadence)"
-[ "$counter" = "$not_pending" ] || fail "nudges_delivered counter $counter != $not_pending nudges not pending ($delivered delivered/acked of $nudges; $(db "SELECT state, count(*) FROM nudges GROUP BY state" | tr '\n' ' '))"
+# The counter is a statistic flushed every 250 ms: a kill -9 may drop its last increments, so
+# it can only lag the durable states, never exceed them (that would be a second delivery).
+[ "$counter" -le "$not_pending" ] || fail "nudges_delivered counter $counter > $not_pending nudges not pending ($delivered delivered/acked of $nudges; $(db "SELECT state, count(*) FROM nudges GROUP BY state" | tr '\n' ' '))"
 pass "nudges: $nudges made, $not_pending not pending, $delivered delivered/acked, gateway counter nudges_delivered $counter (nudge_acks $acks): none delivered twice; the phone holds $phone_nudges"
 echo "1 passed, 0 failed"
