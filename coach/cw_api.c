@@ -84,6 +84,15 @@ cw_api_strdup (cw_api_call_t *call, const char *text)
     return copy;
 }
 
+char *
+cw_api_hex (cw_api_call_t *call, const uint8_t *bytes, size_t len)
+{
+    char *hex = cw_api_alloc (call, 2 * len + 1);
+    if (hex)
+        cw_hex_encode (hex, bytes, len);
+    return hex;
+}
+
 static void
 s_arena_reset (cw_api_arena_t *arena)
 {
@@ -109,12 +118,8 @@ cw_api_fail (cw_api_call_t *call, int rc, const char *format, ...)
 /*  ---------------------------------------------------------------------------------------
  *  Argument checks (syntax only: the fuzz target runs them on anything). */
 
-static int
-s_reason (char *reason, size_t size, int rc, const char *format, ...)
-    __attribute__ ((format (printf, 4, 5)));
-
-static int
-s_reason (char *reason, size_t size, int rc, const char *format, ...)
+int
+cw_api_reason (char *reason, size_t size, int rc, const char *format, ...)
 {
     if (reason && size) {
         va_list args;
@@ -173,14 +178,14 @@ s_check_text (const char *what, const char *text, size_t min, size_t max, char *
 {
     size_t n = text ? strlen (text) : 0;
     if (n < min || n > max)
-        return s_reason (reason, reason_size, CW_EINVAL, "%s must be %zu to %zu bytes long",
-                         what, min, max);
+        return cw_api_reason (reason, reason_size, CW_EINVAL, "%s must be %zu to %zu bytes long",
+                              what, min, max);
     if (!s_printable_utf8 (text))
-        return s_reason (reason, reason_size, CW_EINVAL,
-                         "%s must be UTF-8 text without control characters", what);
+        return cw_api_reason (reason, reason_size, CW_EINVAL,
+                              "%s must be UTF-8 text without control characters", what);
     if (n && (text [0] == ' ' || text [n - 1] == ' '))
-        return s_reason (reason, reason_size, CW_EINVAL,
-                         "%s must not begin or end with a space", what);
+        return cw_api_reason (reason, reason_size, CW_EINVAL,
+                              "%s must not begin or end with a space", what);
     return CW_OK;
 }
 
@@ -204,8 +209,8 @@ cw_api_check_time_zone (const char *zone, char *reason, size_t reason_size)
         return CW_OK;       /* UTC */
     int rc = CW_EINVAL;
     if (n > CW_TZ_MAX)
-        return s_reason (reason, reason_size, rc, "time zone is longer than %u bytes",
-                         (unsigned) CW_TZ_MAX);
+        return cw_api_reason (reason, reason_size, rc, "time zone is longer than %u bytes",
+                              (unsigned) CW_TZ_MAX);
     /* An IANA name ("Asia/Tokyo", "Etc/GMT+9"): no absolute path, no '.' components. */
     bool ok = zone [0] != '/' && zone [n - 1] != '/' && !strstr (zone, "..")
               && !strstr (zone, "//") && zone [0] != '.' && !strstr (zone, "/.");
@@ -215,8 +220,8 @@ cw_api_check_time_zone (const char *zone, char *reason, size_t reason_size)
              || c == '/' || c == '_' || c == '-' || c == '+' || c == '.';
     }
     if (!ok)
-        return s_reason (reason, reason_size, rc,
-                         "time zone must be an IANA name such as Asia/Tokyo");
+        return cw_api_reason (reason, reason_size, rc,
+                              "time zone must be an IANA name such as Asia/Tokyo");
     char path [sizeof S_ZONEINFO_DIR + CW_TZ_MAX];
     snprintf (path, sizeof path, "%s%s", S_ZONEINFO_DIR, zone);
     int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -226,8 +231,8 @@ cw_api_check_time_zone (const char *zone, char *reason, size_t reason_size)
     if (fd >= 0)
         close (fd);
     if (!found)
-        return s_reason (reason, reason_size, rc, "unknown time zone '%s' (see %s)", zone,
-                         S_ZONEINFO_DIR);
+        return cw_api_reason (reason, reason_size, rc, "unknown time zone '%s' (see %s)", zone,
+                              S_ZONEINFO_DIR);
     return CW_OK;
 }
 
@@ -236,9 +241,17 @@ cw_api_check_id_hex (const char *what, const char *hex, char *reason, size_t rea
 {
     uint8_t id [CW_ID_BYTES];
     if (!hex || strlen (hex) != 2 * CW_ID_BYTES || cw_hex_decode (id, CW_ID_BYTES, hex) != CW_OK)
-        return s_reason (reason, reason_size, CW_EINVAL, "%s must be %u hex characters", what,
-                         (unsigned) (2 * CW_ID_BYTES));
+        return cw_api_reason (reason, reason_size, CW_EINVAL, "%s must be %u hex characters", what,
+                              (unsigned) (2 * CW_ID_BYTES));
     return CW_OK;
+}
+
+int
+cw_api_check_user (const char *user, char *reason, size_t reason_size)
+{
+    if (!user || !*user)
+        return CW_OK;
+    return cw_api_check_name ("user", user, reason, reason_size);
 }
 
 static int
@@ -246,13 +259,13 @@ s_user_add_check (const Coachwire__ApiRequest *req, char *reason, size_t size)
 {
     const Coachwire__UserAddRequest *r = req->user_add;
     if (!r)
-        return s_reason (reason, size, CW_EREQUEST, "user_add without its arguments");
+        return cw_api_reason (reason, size, CW_EREQUEST, "user_add without its arguments");
     int rc = cw_api_check_name ("name", r->name, reason, size);
     if (rc != CW_OK)
         return rc;
     const char *locale = r->locale ? r->locale : "";
     if (*locale && strcmp (locale, "en") != 0 && strcmp (locale, "ja") != 0)
-        return s_reason (reason, size, CW_EINVAL, "locale must be en or ja");
+        return cw_api_reason (reason, size, CW_EINVAL, "locale must be en or ja");
     return cw_api_check_time_zone (r->time_zone, reason, size);
 }
 
@@ -261,7 +274,7 @@ s_device_enroll_check (const Coachwire__ApiRequest *req, char *reason, size_t si
 {
     const Coachwire__DeviceEnrollRequest *r = req->device_enroll;
     if (!r)
-        return s_reason (reason, size, CW_EREQUEST, "device_enroll without its arguments");
+        return cw_api_reason (reason, size, CW_EREQUEST, "device_enroll without its arguments");
     int rc = cw_api_check_name ("user", r->user, reason, size);
     if (rc == CW_OK)
         rc = cw_api_check_label (r->label, reason, size);
@@ -273,7 +286,7 @@ s_device_revoke_check (const Coachwire__ApiRequest *req, char *reason, size_t si
 {
     const Coachwire__DeviceRevokeRequest *r = req->device_revoke;
     if (!r)
-        return s_reason (reason, size, CW_EREQUEST, "device_revoke without its arguments");
+        return cw_api_reason (reason, size, CW_EREQUEST, "device_revoke without its arguments");
     return cw_api_check_id_hex ("device id", r->device_id, reason, size);
 }
 
@@ -282,7 +295,7 @@ s_device_list_check (const Coachwire__ApiRequest *req, char *reason, size_t size
 {
     const Coachwire__DeviceListRequest *r = req->device_list;
     if (!r)
-        return s_reason (reason, size, CW_EREQUEST, "device_list without its arguments");
+        return cw_api_reason (reason, size, CW_EREQUEST, "device_list without its arguments");
     if (r->user && *r->user)
         return cw_api_check_name ("user", r->user, reason, size);
     return CW_OK;
@@ -320,11 +333,9 @@ s_reply_credential (cw_api_call_t *call, const cw_cred_t *cred)
     return CW_OK;
 }
 
-/*  Makes a key pair, adds principal p with its public key (the caller's transaction), and
- *  puts the credential into the reply. The secret key lives only in sodium memory. */
-static int
-s_issue (cw_api_call_t *call, cw_principal_t *p, cw_cred_kind_t kind, const char *cred_name,
-         int (*inside) (cw_api_call_t *call, const cw_principal_t *p))
+int
+cw_api_issue (cw_api_call_t *call, cw_principal_t *p, cw_cred_kind_t kind, const char *cred_name,
+              int (*inside) (cw_api_call_t *call, const cw_principal_t *p))
 {
     const cw_server_config_t *config = call->config;
     uint8_t *secret = sodium_malloc (32);
@@ -398,7 +409,7 @@ s_user_add (cw_api_call_t *call, const Coachwire__ApiRequest *req)
     snprintf (p.locale, sizeof p.locale, "%s", r->locale && *r->locale ? r->locale : "en");
     snprintf (p.time_zone, sizeof p.time_zone, "%s",
               r->time_zone && *r->time_zone ? r->time_zone : "UTC");
-    int rc = s_issue (call, &p, CW_CRED_USER, p.name, s_person_key);
+    int rc = cw_api_issue (call, &p, CW_CRED_USER, p.name, s_person_key);
     if (rc == CW_OK)
         cw_api_fail (call, CW_OK, "added user %s (%s, %s)", p.name, p.locale, p.time_zone);
     return rc;
@@ -432,7 +443,7 @@ s_device_enroll (cw_api_call_t *call, const Coachwire__ApiRequest *req)
     p.kind = CW_PRINCIPAL_DEVICE;
     snprintf (p.name, sizeof p.name, "%s", r->label && *r->label ? r->label : "device");
     memcpy (p.owner_id, person.id, CW_ID_BYTES);
-    rc = s_issue (call, &p, CW_CRED_DEVICE, person.name, NULL);
+    rc = cw_api_issue (call, &p, CW_CRED_DEVICE, person.name, NULL);
     if (rc == CW_OK) {
         char hex [2 * CW_ID_BYTES + 1];
         cw_hex_encode (hex, p.id, CW_ID_BYTES);
@@ -497,63 +508,53 @@ cw_api_control_send (cw_api_call_t *call, const char *verb, const uint8_t *id)
     }
 }
 
-/*  Collects list rows (pointers into the arena) up to CW_API_LIST_MAX. */
-typedef struct {
-    cw_api_call_t *call;
-    void **rows;            /* malloc'd, grows */
-    size_t count;
-    size_t cap;
-    int rc;                 /* first failure: CW_ENOMEM or CW_ETOOBIG */
-} s_rows_t;
-
-static bool
-s_rows_push (s_rows_t *rows, void *row)
+bool
+cw_api_list_push (cw_api_list_t *list, void *item)
 {
-    if (rows->rc != CW_OK)
+    if (list->rc != CW_OK)
         return false;
-    if (!row) {
-        rows->rc = CW_ENOMEM;
-        return false;
-    }
-    if (rows->count == CW_API_LIST_MAX) {
-        rows->rc = CW_ETOOBIG;
+    if (!item) {
+        list->rc = CW_ENOMEM;
         return false;
     }
-    if (rows->count == rows->cap) {
-        size_t cap = rows->cap ? 2 * rows->cap : 64;
-        void **grown = realloc (rows->rows, cap * sizeof *grown);
+    if (list->count == list->max) {
+        list->rc = CW_ETOOBIG;
+        return false;
+    }
+    if (list->count == list->cap) {
+        size_t cap = list->cap ? 2 * list->cap : 64;
+        void **grown = realloc (list->items, cap * sizeof *grown);
         if (!grown) {
-            rows->rc = CW_ENOMEM;
+            list->rc = CW_ENOMEM;
             return false;
         }
-        rows->rows = grown;
-        rows->cap = cap;
+        list->items = grown;
+        list->cap = cap;
     }
-    rows->rows [rows->count++] = row;
+    list->items [list->count++] = item;
     return true;
 }
 
-/*  Moves the rows into arena memory; returns the array (NULL when empty or on failure). */
-static void **
-s_rows_finish (s_rows_t *rows)
+void **
+cw_api_list_finish (cw_api_list_t *list)
 {
     void **array = NULL;
-    if (rows->rc == CW_OK && rows->count) {
-        array = cw_api_alloc (rows->call, rows->count * sizeof *array);
+    if (list->rc == CW_OK && list->count) {
+        array = cw_api_alloc (list->call, list->count * sizeof *array);
         if (array)
-            memcpy (array, rows->rows, rows->count * sizeof *array);
+            memcpy (array, list->items, list->count * sizeof *array);
         else
-            rows->rc = CW_ENOMEM;
+            list->rc = CW_ENOMEM;
     }
-    free (rows->rows);
-    rows->rows = NULL;
+    free (list->items);
+    list->items = NULL;
     return array;
 }
 
 static void
 s_device_row (void *ctx, const cw_principal_t *p)
 {
-    s_rows_t *rows = ctx;
+    cw_api_list_t *rows = ctx;
     if (rows->rc != CW_OK)
         return;
     Coachwire__DeviceInfo *info = cw_api_alloc (rows->call, sizeof *info);
@@ -572,7 +573,7 @@ s_device_row (void *ctx, const cw_principal_t *p)
         if (!info->device_id || !info->user || !info->label)
             info = NULL;
     }
-    s_rows_push (rows, info);
+    cw_api_list_push (rows, info);
 }
 
 static int
@@ -603,13 +604,13 @@ s_device_list (cw_api_call_t *call, const Coachwire__ApiRequest *req)
     if (!body)
         return cw_api_fail (call, CW_ENOMEM, "out of memory");
     coachwire__device_list_reply__init (body);
-    s_rows_t rows = { call, NULL, 0, 0, CW_OK };
+    cw_api_list_t rows = { call, NULL, 0, 0, CW_API_LIST_MAX, CW_OK };
     int rc = cw_store_principal_list (call->store, CW_PRINCIPAL_DEVICE, owner, s_device_row,
                                       &rows);
     if (rc == CW_OK)
         rc = rows.rc;
     size_t count = rows.count;
-    body->devices = (Coachwire__DeviceInfo **) s_rows_finish (&rows);
+    body->devices = (Coachwire__DeviceInfo **) cw_api_list_finish (&rows);
     if (rc == CW_OK)
         rc = rows.rc;
     if (rc != CW_OK)
@@ -623,7 +624,7 @@ s_device_list (cw_api_call_t *call, const Coachwire__ApiRequest *req)
 static void
 s_user_row (void *ctx, const cw_principal_t *p)
 {
-    s_rows_t *rows = ctx;
+    cw_api_list_t *rows = ctx;
     if (rows->rc != CW_OK)
         return;
     Coachwire__UserInfo *info = cw_api_alloc (rows->call, sizeof *info);
@@ -639,7 +640,7 @@ s_user_row (void *ctx, const cw_principal_t *p)
         if (!info->user_id || !info->name || !info->locale || !info->time_zone)
             info = NULL;
     }
-    s_rows_push (rows, info);
+    cw_api_list_push (rows, info);
 }
 
 static int
@@ -650,12 +651,12 @@ s_user_list (cw_api_call_t *call, const Coachwire__ApiRequest *req)
     if (!body)
         return cw_api_fail (call, CW_ENOMEM, "out of memory");
     coachwire__user_list_reply__init (body);
-    s_rows_t rows = { call, NULL, 0, 0, CW_OK };
+    cw_api_list_t rows = { call, NULL, 0, 0, CW_API_LIST_MAX, CW_OK };
     int rc = cw_store_principal_list (call->store, CW_PRINCIPAL_USER, NULL, s_user_row, &rows);
     if (rc == CW_OK)
         rc = rows.rc;
     size_t count = rows.count;
-    body->users = (Coachwire__UserInfo **) s_rows_finish (&rows);
+    body->users = (Coachwire__UserInfo **) cw_api_list_finish (&rows);
     if (rc == CW_OK)
         rc = rows.rc;
     if (rc != CW_OK)
@@ -669,7 +670,7 @@ s_user_list (cw_api_call_t *call, const Coachwire__ApiRequest *req)
 static void
 s_counter_row (void *ctx, const char *name, uint64_t value)
 {
-    s_rows_t *rows = ctx;
+    cw_api_list_t *rows = ctx;
     if (rows->rc != CW_OK)
         return;
     Coachwire__Counter *counter = cw_api_alloc (rows->call, sizeof *counter);
@@ -680,7 +681,7 @@ s_counter_row (void *ctx, const char *name, uint64_t value)
         if (!counter->name)
             counter = NULL;
     }
-    s_rows_push (rows, counter);
+    cw_api_list_push (rows, counter);
 }
 
 static int
@@ -691,12 +692,12 @@ s_stats (cw_api_call_t *call, const Coachwire__ApiRequest *req)
     if (!body)
         return cw_api_fail (call, CW_ENOMEM, "out of memory");
     coachwire__stats_reply__init (body);
-    s_rows_t rows = { call, NULL, 0, 0, CW_OK };
+    cw_api_list_t rows = { call, NULL, 0, 0, CW_API_LIST_MAX, CW_OK };
     int rc = cw_store_counter_each (call->store, s_counter_row, &rows);
     if (rc == CW_OK)
         rc = rows.rc;
     size_t count = rows.count;
-    body->counters = (Coachwire__Counter **) s_rows_finish (&rows);
+    body->counters = (Coachwire__Counter **) cw_api_list_finish (&rows);
     if (rc == CW_OK)
         rc = rows.rc;
     if (rc != CW_OK)
@@ -807,11 +808,11 @@ int
 cw_api_request_check (const Coachwire__ApiRequest *req, char *reason, size_t reason_size)
 {
     if (!req)
-        return s_reason (reason, reason_size, CW_EINVAL, "no request");
+        return cw_api_reason (reason, reason_size, CW_EINVAL, "no request");
     const cw_api_command_t *command = cw_api_command_find (req->body_case);
     if (!command)
-        return s_reason (reason, reason_size, CW_EREQUEST,
-                         "the request names no command this service knows");
+        return cw_api_reason (reason, reason_size, CW_EREQUEST,
+                              "the request names no command this service knows");
     return command->check ? command->check (req, reason, reason_size) : CW_OK;
 }
 

@@ -26,16 +26,13 @@
 #include "coachwire/cw_cred.h"
 #include "coachwire/cw_error.h"
 #include "coachwire/cw_json.h"
-#include "coachwire/cw_keyring.h"
 #include "coachwire/cw_nudge.h"
 #include "coachwire/cw_plan.h"
 #include "coachwire/cw_store.h"
 #include "cw_api_internal.h"
 
 #include <math.h>
-#include <sodium.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,22 +58,6 @@ static const char s_schema [] =
 
 /*  ---------------------------------------------------------------------------------------
  *  Shared pieces */
-
-static int
-s_reason (char *reason, size_t size, int rc, const char *format, ...)
-    __attribute__ ((format (printf, 4, 5)));
-
-static int
-s_reason (char *reason, size_t size, int rc, const char *format, ...)
-{
-    if (reason && size) {
-        va_list args;
-        va_start (args, format);
-        vsnprintf (reason, size, format, args);
-        va_end (args);
-    }
-    return rc;
-}
 
 /*  What a request of this file uses, opened on the actor's store for the request. */
 typedef struct {
@@ -141,66 +122,6 @@ s_store_failed (cw_api_call_t *call, int rc)
         return cw_api_fail (call, rc, "the reply would be too large: narrow the request");
     return cw_api_fail (call, CW_EBUSY, "the store could not be read: %s (%s)",
                         cw_strerror (rc), cw_store_errmsg (call->store));
-}
-
-static char *
-s_hex (cw_api_call_t *call, const uint8_t *bytes, size_t len)
-{
-    char *hex = cw_api_alloc (call, 2 * len + 1);
-    if (hex)
-        cw_hex_encode (hex, bytes, len);
-    return hex;
-}
-
-/*  A growing list of pointers into the arena, capped. */
-typedef struct {
-    cw_api_call_t *call;
-    void **items;
-    size_t count, cap, max;
-    int rc;
-} s_list_t;
-
-static void
-s_list_push (s_list_t *list, void *item)
-{
-    if (list->rc != CW_OK)
-        return;
-    if (!item) {
-        list->rc = CW_ENOMEM;
-        return;
-    }
-    if (list->count == list->max) {
-        list->rc = CW_ETOOBIG;
-        return;
-    }
-    if (list->count == list->cap) {
-        size_t cap = list->cap ? 2 * list->cap : 32;
-        void **grown = realloc (list->items, cap * sizeof *grown);
-        if (!grown) {
-            list->rc = CW_ENOMEM;
-            return;
-        }
-        list->items = grown;
-        list->cap = cap;
-    }
-    list->items [list->count++] = item;
-}
-
-/*  Moves the items into the arena; NULL when empty or on failure (list->rc says which). */
-static void **
-s_list_finish (s_list_t *list)
-{
-    void **array = NULL;
-    if (list->rc == CW_OK && list->count) {
-        array = cw_api_alloc (list->call, list->count * sizeof *array);
-        if (array)
-            memcpy (array, list->items, list->count * sizeof *array);
-        else
-            list->rc = CW_ENOMEM;
-    }
-    free (list->items);
-    list->items = NULL;
-    return array;
 }
 
 /*  Tells the coach actor to reload the person's active plan. The api actor's own PUSH goes to
@@ -338,19 +259,11 @@ s_review_mask (cw_api_call_t *call, s_engine_t *e, const uint8_t *user_id, uint6
 /*  ---------------------------------------------------------------------------------------
  *  Checks (syntax only) */
 
-static int
-s_check_user (const char *user, char *reason, size_t size)
-{
-    if (!user || !*user)
-        return CW_OK;
-    return cw_api_check_name ("user", user, reason, size);
-}
-
 int
 cw_api_coach_add_check (const Coachwire__ApiRequest *req, char *reason, size_t size)
 {
     if (!req->coach_add)
-        return s_reason (reason, size, CW_EREQUEST, "coach_add without its arguments");
+        return cw_api_reason (reason, size, CW_EREQUEST, "coach_add without its arguments");
     return cw_api_check_name ("name", req->coach_add->name, reason, size);
 }
 
@@ -360,8 +273,8 @@ cw_api_coach_link_check (const Coachwire__ApiRequest *req, char *reason, size_t 
     bool accept = req->body_case == COACHWIRE__API_REQUEST__BODY_COACH_ACCEPT;
     const Coachwire__CoachLinkRequest *r = accept ? req->coach_accept : req->coach_remove;
     if (!r)
-        return s_reason (reason, size, CW_EREQUEST, "%s without its arguments",
-                         accept ? "coach_accept" : "coach_remove");
+        return cw_api_reason (reason, size, CW_EREQUEST, "%s without its arguments",
+                              accept ? "coach_accept" : "coach_remove");
     return cw_api_check_name ("coach", r->coach, reason, size);
 }
 
@@ -369,8 +282,8 @@ int
 cw_api_plan_show_check (const Coachwire__ApiRequest *req, char *reason, size_t size)
 {
     if (!req->plan_show)
-        return s_reason (reason, size, CW_EREQUEST, "plan_show without its arguments");
-    return s_check_user (req->plan_show->user, reason, size);
+        return cw_api_reason (reason, size, CW_EREQUEST, "plan_show without its arguments");
+    return cw_api_check_user (req->plan_show->user, reason, size);
 }
 
 int
@@ -378,14 +291,14 @@ cw_api_plan_set_check (const Coachwire__ApiRequest *req, char *reason, size_t si
 {
     const Coachwire__PlanSetRequest *r = req->plan_set;
     if (!r)
-        return s_reason (reason, size, CW_EREQUEST, "plan_set without its arguments");
+        return cw_api_reason (reason, size, CW_EREQUEST, "plan_set without its arguments");
     size_t n = r->text ? strlen (r->text) : 0;
     if (n == 0)
-        return s_reason (reason, size, CW_EINVAL, "the plan file is empty");
+        return cw_api_reason (reason, size, CW_EINVAL, "the plan file is empty");
     if (n > CW_PLAN_TEXT_MAX)
-        return s_reason (reason, size, CW_EINVAL, "the plan file is larger than %u bytes",
-                         (unsigned) CW_PLAN_TEXT_MAX);
-    return s_check_user (r->user, reason, size);
+        return cw_api_reason (reason, size, CW_EINVAL, "the plan file is larger than %u bytes",
+                              (unsigned) CW_PLAN_TEXT_MAX);
+    return cw_api_check_user (r->user, reason, size);
 }
 
 int
@@ -393,10 +306,10 @@ cw_api_plan_review_check (const Coachwire__ApiRequest *req, char *reason, size_t
 {
     const Coachwire__PlanReviewRequest *r = req->plan_review;
     if (!r)
-        return s_reason (reason, size, CW_EREQUEST, "plan_review without its arguments");
+        return cw_api_reason (reason, size, CW_EREQUEST, "plan_review without its arguments");
     if (r->approve && r->reject)
-        return s_reason (reason, size, CW_EINVAL, "approve or reject, not both");
-    return s_check_user (r->user, reason, size);
+        return cw_api_reason (reason, size, CW_EINVAL, "approve or reject, not both");
+    return cw_api_check_user (r->user, reason, size);
 }
 
 int
@@ -404,7 +317,7 @@ cw_api_progress_check (const Coachwire__ApiRequest *req, char *reason, size_t si
 {
     const Coachwire__ProgressRequest *r = req->progress;
     if (!r)
-        return s_reason (reason, size, CW_EREQUEST, "progress without its arguments");
+        return cw_api_reason (reason, size, CW_EREQUEST, "progress without its arguments");
     if (r->goal && *r->goal && !cw_goal_type_find (r->goal)) {
         char names [256] = "";
         size_t count = 0;
@@ -413,15 +326,15 @@ cw_api_progress_check (const Coachwire__ApiRequest *req, char *reason, size_t si
             size_t used = strlen (names);
             snprintf (names + used, sizeof names - used, "%s%s", i ? ", " : "", types [i].name);
         }
-        return s_reason (reason, size, CW_EINVAL, "'%.32s' is not a goal; goals: %s", r->goal,
-                         names);
+        return cw_api_reason (reason, size, CW_EINVAL, "'%.32s' is not a goal; goals: %s", r->goal,
+                              names);
     }
     if (r->since_ms > INT64_MAX)
-        return s_reason (reason, size, CW_EINVAL, "since is out of range");
+        return cw_api_reason (reason, size, CW_EINVAL, "since is out of range");
     if (r->limit > S_PROGRESS_MAX)
-        return s_reason (reason, size, CW_EINVAL, "limit is at most %u",
-                         (unsigned) S_PROGRESS_MAX);
-    return s_check_user (r->user, reason, size);
+        return cw_api_reason (reason, size, CW_EINVAL, "limit is at most %u",
+                              (unsigned) S_PROGRESS_MAX);
+    return cw_api_check_user (r->user, reason, size);
 }
 
 int
@@ -429,20 +342,20 @@ cw_api_nudges_check (const Coachwire__ApiRequest *req, char *reason, size_t size
 {
     const Coachwire__NudgesRequest *r = req->nudges;
     if (!r)
-        return s_reason (reason, size, CW_EREQUEST, "nudges without its arguments");
+        return cw_api_reason (reason, size, CW_EREQUEST, "nudges without its arguments");
     if (r->limit > S_NUDGES_MAX)
-        return s_reason (reason, size, CW_EINVAL, "limit is at most %u",
-                         (unsigned) S_NUDGES_MAX);
-    return s_check_user (r->user, reason, size);
+        return cw_api_reason (reason, size, CW_EINVAL, "limit is at most %u",
+                              (unsigned) S_NUDGES_MAX);
+    return cw_api_check_user (r->user, reason, size);
 }
 
 int
 cw_api_effectiveness_check (const Coachwire__ApiRequest *req, char *reason, size_t size)
 {
     if (!req->coach_effectiveness)
-        return s_reason (reason, size, CW_EREQUEST,
-                         "coach_effectiveness without its arguments");
-    return s_check_user (req->coach_effectiveness->user, reason, size);
+        return cw_api_reason (reason, size, CW_EREQUEST,
+                              "coach_effectiveness without its arguments");
+    return cw_api_check_user (req->coach_effectiveness->user, reason, size);
 }
 
 int
@@ -450,11 +363,12 @@ cw_api_settings_check (const Coachwire__ApiRequest *req, char *reason, size_t si
 {
     const Coachwire__SettingsRequest *r = req->settings;
     if (!r)
-        return s_reason (reason, size, CW_EREQUEST, "settings without its arguments");
+        return cw_api_reason (reason, size, CW_EREQUEST, "settings without its arguments");
     if (r->set_quiet && (r->quiet_start >= S_MINUTES_PER_DAY || r->quiet_end >= S_MINUTES_PER_DAY))
-        return s_reason (reason, size, CW_EINVAL, "quiet hours are times of day, 00:00 .. 23:59");
+        return cw_api_reason (reason, size, CW_EINVAL,
+                              "quiet hours are times of day, 00:00 .. 23:59");
     if (r->set_budget && r->budget > 100)
-        return s_reason (reason, size, CW_EINVAL, "the daily budget is 0 .. 100 nudges");
+        return cw_api_reason (reason, size, CW_EINVAL, "the daily budget is 0 .. 100 nudges");
     return CW_OK;
 }
 
@@ -464,60 +378,14 @@ cw_api_settings_check (const Coachwire__ApiRequest *req, char *reason, size_t si
 int
 cw_api_coach_add (cw_api_call_t *call, const Coachwire__ApiRequest *req)
 {
-    const cw_server_config_t *config = call->config;
     cw_principal_t p;
     memset (&p, 0, sizeof p);
     p.kind = CW_PRINCIPAL_COACH;
     snprintf (p.name, sizeof p.name, "%s", req->coach_add->name);
-    uint8_t *secret = sodium_malloc (32);
-    char *text = sodium_malloc (CW_CRED_MAX_BYTES);
-    cw_cred_t *cred = NULL;
-    int rc = CW_OK;
-    if (!secret || !text) {
-        rc = cw_api_fail (call, CW_ENOMEM, "out of memory making a key");
-        goto done;
-    }
-    crypto_box_keypair (p.public_key, secret);
-    rc = cw_store_principal_add (call->store, &p);
-    if (rc == CW_EEXIST) {
-        rc = cw_api_fail (call, rc, "a coach named '%s' exists already", p.name);
-        goto done;
-    }
-    if (rc != CW_OK) {
-        rc = cw_api_fail (call, rc, "the store refused it: %s", cw_store_errmsg (call->store));
-        goto done;
-    }
-    rc = cw_cred_new (&cred, CW_CRED_COACH, p.id, p.name, p.public_key, secret,
-                      cw_keyring_server_public (config->keyring), config->gateway_public,
-                      config->api_public);
-    size_t len = 0;
+    int rc = cw_api_issue (call, &p, CW_CRED_COACH, p.name, NULL);
     if (rc == CW_OK)
-        rc = cw_cred_format (cred, text, CW_CRED_MAX_BYTES, &len);
-    if (rc != CW_OK) {
-        rc = cw_api_fail (call, CW_EINTERNAL, "the credential could not be made: %s",
-                          cw_strerror (rc));
-        goto done;
-    }
-    Coachwire__CredentialReply *body = cw_api_alloc (call, sizeof *body);
-    char *copy = body ? cw_api_strdup (call, text) : NULL;
-    char *id = copy ? s_hex (call, p.id, CW_ID_BYTES) : NULL;
-    if (!id) {
-        rc = cw_api_fail (call, CW_ENOMEM, "out of memory formatting the credential");
-        goto done;
-    }
-    coachwire__credential_reply__init (body);
-    body->id = id;
-    body->text = copy;
-    call->reply->body_case = COACHWIRE__API_REPLY__BODY_CREDENTIAL;
-    call->reply->credential = body;
-    rc = cw_api_fail (call, CW_OK, "added coach %s: they see a person only once that person "
-                      "accepts them (cwctl coach accept %s)", p.name, p.name);
-done:
-    cw_cred_destroy (&cred);
-    if (text)
-        sodium_free (text);
-    if (secret)
-        sodium_free (secret);
+        cw_api_fail (call, CW_OK, "added coach %s: they see a person only once that person "
+                     "accepts them (cwctl coach accept %s)", p.name, p.name);
     return rc;
 }
 
@@ -591,7 +459,7 @@ cw_api_clients (cw_api_call_t *call, const Coachwire__ApiRequest *req)
     if (rc != CW_OK)
         return rc;
     sqlite3_stmt *st = NULL;
-    s_list_t list = { call, NULL, 0, 0, S_CLIENTS_MAX, CW_OK };
+    cw_api_list_t list = { call, NULL, 0, 0, S_CLIENTS_MAX, CW_OK };
     rc = sqlite3_prepare_v2 (cw_store_sqlite (call->store),
                              "SELECT user_id, accepted_ms FROM coach_clients WHERE coach_id = ?1"
                              " AND removed_ms = 0 ORDER BY accepted_ms", -1, &st, NULL)
@@ -609,21 +477,21 @@ cw_api_clients (cw_api_call_t *call, const Coachwire__ApiRequest *req)
             Coachwire__ClientInfo *info = cw_api_alloc (call, sizeof *info);
             if (info) {
                 coachwire__client_info__init (info);
-                info->user_id = s_hex (call, p.id, CW_ID_BYTES);
+                info->user_id = cw_api_hex (call, p.id, CW_ID_BYTES);
                 info->name = cw_api_strdup (call, p.name);
                 info->time_zone = cw_api_strdup (call, p.time_zone);
                 info->accepted_ms = (uint64_t) sqlite3_column_int64 (st, 1);
                 if (!info->user_id || !info->name || !info->time_zone)
                     info = NULL;
             }
-            s_list_push (&list, info);
+            cw_api_list_push (&list, info);
         }
         sqlite3_finalize (st);
     }
     s_engine_close (&e);
     size_t count = list.count;
     Coachwire__ClientsReply *body = cw_api_alloc (call, sizeof *body);
-    void **items = s_list_finish (&list);
+    void **items = cw_api_list_finish (&list);
     if (rc == CW_OK)
         rc = list.rc;
     if (rc == CW_OK && !body)
@@ -667,7 +535,7 @@ static int
 s_plans_list (cw_api_call_t *call, s_engine_t *e, const cw_principal_t *person, uint32_t version,
               bool proposed_only, Coachwire__PlanShowReply *body)
 {
-    s_list_t list = { call, NULL, 0, 0, S_VERSIONS_MAX, CW_OK };
+    cw_api_list_t list = { call, NULL, 0, 0, S_VERSIONS_MAX, CW_OK };
     cw_plan_t *plan = NULL;
     int rc = cw_plans_get (e->plans, person->id, version, &plan);
     uint32_t newest = rc == CW_OK ? cw_plan_version (plan) : 0;
@@ -687,11 +555,11 @@ s_plans_list (cw_api_call_t *call, s_engine_t *e, const cw_principal_t *person, 
             continue;
         }
         if (rc == CW_OK && (!proposed_only || cw_plan_state (plan) == CW_PLAN_PROPOSED))
-            s_list_push (&list, s_plan_info (call, plan));
+            cw_api_list_push (&list, s_plan_info (call, plan));
         cw_plan_destroy (&plan);
     }
     size_t count = list.count;
-    void **items = s_list_finish (&list);
+    void **items = cw_api_list_finish (&list);
     if (rc == CW_OK)
         rc = list.rc;
     body->user = cw_api_strdup (call, person->name);
@@ -960,7 +828,7 @@ cw_api_progress (cw_api_call_t *call, const Coachwire__ApiRequest *req)
     const cw_goal_type_info_t *types = cw_goal_types (&n_types);
     const cw_goal_type_info_t *only = r->goal && *r->goal ? cw_goal_type_find (r->goal) : NULL;
     size_t limit = r->limit ? r->limit : S_PROGRESS_DEFAULT;
-    s_list_t list = { call, NULL, 0, 0, CW_GOAL_TYPE_COUNT, CW_OK };
+    cw_api_list_t list = { call, NULL, 0, 0, CW_GOAL_TYPE_COUNT, CW_OK };
     const char *shown [CW_GOAL_TYPE_COUNT];
     size_t n_shown = 0;
     for (size_t t = 0; rc == CW_OK && t < n_types; t++) {
@@ -974,14 +842,14 @@ cw_api_progress (cw_api_call_t *call, const Coachwire__ApiRequest *req)
         if (rc == CW_OK && !only && !active && !hidden && g->n_points == 0)
             continue;       /* no plan: only goals with something to show */
         if (rc == CW_OK) {
-            s_list_push (&list, g);
+            cw_api_list_push (&list, g);
             if (!hidden)
                 shown [n_shown++] = info->fields [0];
         }
     }
     cw_plan_destroy (&active);
     size_t count = list.count;
-    void **items = s_list_finish (&list);
+    void **items = cw_api_list_finish (&list);
     if (rc == CW_OK)
         rc = list.rc;
     if (rc != CW_OK) {
@@ -1090,7 +958,7 @@ s_nudge_row (void *ctx, const cw_nudge_t *nudge)
 
 typedef struct {
     cw_api_call_t *call;
-    s_list_t *list;
+    cw_api_list_t *list;
 } s_held_t;
 
 static void
@@ -1117,7 +985,7 @@ s_held_row (void *ctx, const cw_decision_row_t *row)
         memmove (h->list->items, h->list->items + 1, (h->list->count - 1) * sizeof (void *));
         h->list->count--;
     }
-    s_list_push (h->list, d);
+    cw_api_list_push (h->list, d);
 }
 
 int
@@ -1137,7 +1005,7 @@ cw_api_nudges (cw_api_call_t *call, const Coachwire__ApiRequest *req)
     x.coach = coach;
     x.limit = r->limit ? r->limit : S_NUDGES_DEFAULT;
     x.ring = calloc (x.limit, sizeof *x.ring);
-    s_list_t held = { call, NULL, 0, 0, x.limit, CW_OK };
+    cw_api_list_t held = { call, NULL, 0, 0, x.limit, CW_OK };
     if (!x.ring)
         rc = cw_api_fail (call, CW_ENOMEM, "out of memory");
     if (rc == CW_OK && coach)
@@ -1155,7 +1023,7 @@ cw_api_nudges (cw_api_call_t *call, const Coachwire__ApiRequest *req)
             rc = s_store_failed (call, rc);
     }
     size_t n_held = held.count;
-    void **held_items = s_list_finish (&held);
+    void **held_items = cw_api_list_finish (&held);
     if (rc == CW_OK && coach) {
         char detail [128];
         snprintf (detail, sizeof detail, "nudges: %zu shown%s", x.count,

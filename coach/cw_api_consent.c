@@ -28,7 +28,6 @@
 
 #include <sodium.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,22 +54,6 @@ struct _cw_api_consent_t {
 
 /*  ---------------------------------------------------------------------------------------
  *  Shared pieces */
-
-static int
-s_reason (char *reason, size_t size, int rc, const char *format, ...)
-    __attribute__ ((format (printf, 4, 5)));
-
-static int
-s_reason (char *reason, size_t size, int rc, const char *format, ...)
-{
-    if (reason && size) {
-        va_list args;
-        va_start (args, format);
-        vsnprintf (reason, size, format, args);
-        va_end (args);
-    }
-    return rc;
-}
 
 void
 cw_api_consent_destroy (cw_api_consent_t **self_p)
@@ -114,14 +97,6 @@ s_get (cw_api_call_t *call, cw_api_consent_t **out)
     return CW_OK;
 }
 
-static int
-s_check_user (const char *user, char *reason, size_t size)
-{
-    if (!user || !*user)
-        return CW_OK;
-    return cw_api_check_name ("user", user, reason, size);
-}
-
 /*  True when pattern names at least one catalog field. */
 static bool
 s_pattern_known (const char *pattern)
@@ -140,9 +115,9 @@ static int
 s_check_pattern (const char *pattern, char *reason, size_t size)
 {
     if (!s_pattern_known (pattern))
-        return s_reason (reason, size, CW_EINVAL,
-                         "'%.64s' names no field: give a field such as heart_rate.bpm, a group "
-                         "such as running.* or * for all", pattern ? pattern : "");
+        return cw_api_reason (reason, size, CW_EINVAL,
+                              "'%.64s' names no field: give a field such as heart_rate.bpm, a "
+                              "group such as running.* or * for all", pattern ? pattern : "");
     return CW_OK;
 }
 
@@ -177,15 +152,6 @@ s_subject (cw_api_call_t *call, const char *user, cw_principal_t *person)
     return CW_OK;
 }
 
-static char *
-s_hex (cw_api_call_t *call, const uint8_t *bytes, size_t len)
-{
-    char *hex = cw_api_alloc (call, 2 * len + 1);
-    if (hex)
-        cw_hex_encode (hex, bytes, len);
-    return hex;
-}
-
 /*  The ledger line at position into arena memory (NULL on failure). */
 static char *
 s_receipt_line (cw_api_call_t *call, cw_ledger_t *ledger, const uint8_t *user_id,
@@ -211,58 +177,6 @@ s_all_fields (const char **names, size_t max)
     return n;
 }
 
-/*  A growing list of pointers (rows of a reply), capped at CW_API_LIST_MAX. */
-typedef struct {
-    cw_api_call_t *call;
-    void **items;
-    size_t count;
-    size_t cap;
-    int rc;
-} s_list_t;
-
-static void
-s_list_push (s_list_t *list, void *item)
-{
-    if (list->rc != CW_OK)
-        return;
-    if (!item) {
-        list->rc = CW_ENOMEM;
-        return;
-    }
-    if (list->count == CW_API_LIST_MAX) {
-        list->rc = CW_ETOOBIG;
-        return;
-    }
-    if (list->count == list->cap) {
-        size_t cap = list->cap ? 2 * list->cap : 64;
-        void **grown = realloc (list->items, cap * sizeof *grown);
-        if (!grown) {
-            list->rc = CW_ENOMEM;
-            return;
-        }
-        list->items = grown;
-        list->cap = cap;
-    }
-    list->items [list->count++] = item;
-}
-
-/*  Moves the items into the arena; NULL when empty or on failure (list->rc says which). */
-static void **
-s_list_finish (s_list_t *list)
-{
-    void **array = NULL;
-    if (list->rc == CW_OK && list->count) {
-        array = cw_api_alloc (list->call, list->count * sizeof *array);
-        if (array)
-            memcpy (array, list->items, list->count * sizeof *array);
-        else
-            list->rc = CW_ENOMEM;
-    }
-    free (list->items);
-    list->items = NULL;
-    return array;
-}
-
 /*  ---------------------------------------------------------------------------------------
  *  Checks (syntax only) */
 
@@ -273,8 +187,8 @@ cw_api_consent_change_check (const Coachwire__ApiRequest *req, char *reason, siz
     const Coachwire__ConsentChangeRequest *r = grant ? req->consent_grant : req->consent_revoke;
     const char *name = grant ? "consent_grant" : "consent_revoke";
     if (!r)
-        return s_reason (reason, size, CW_EREQUEST, "%s without its arguments", name);
-    int rc = s_check_user (r->user, reason, size);
+        return cw_api_reason (reason, size, CW_EREQUEST, "%s without its arguments", name);
+    int rc = cw_api_check_user (r->user, reason, size);
     if (rc == CW_OK)
         rc = s_check_pattern (r->pattern, reason, size);
     if (rc != CW_OK)
@@ -282,12 +196,12 @@ cw_api_consent_change_check (const Coachwire__ApiRequest *req, char *reason, siz
     cw_purpose_t purpose;
     if (!r->purpose || cw_purpose_parse (r->purpose, &purpose) != CW_OK
         || (grant && purpose == CW_PURPOSE_ANY))
-        return s_reason (reason, size, CW_EINVAL, "purpose must be coaching, coach_review or "
-                         "retention%s", grant ? "" : " (or any, to withdraw every purpose)");
+        return cw_api_reason (reason, size, CW_EINVAL, "purpose must be coaching, coach_review or "
+                              "retention%s", grant ? "" : " (or any, to withdraw every purpose)");
     if (!grant && r->expires_ms)
-        return s_reason (reason, size, CW_EINVAL, "a withdrawal takes no expiry");
+        return cw_api_reason (reason, size, CW_EINVAL, "a withdrawal takes no expiry");
     if (r->expires_ms > INT64_MAX)
-        return s_reason (reason, size, CW_EINVAL, "the expiry is out of range");
+        return cw_api_reason (reason, size, CW_EINVAL, "the expiry is out of range");
     return CW_OK;
 }
 
@@ -296,8 +210,8 @@ cw_api_consent_show_check (const Coachwire__ApiRequest *req, char *reason, size_
 {
     const Coachwire__ConsentShowRequest *r = req->consent_show;
     if (!r)
-        return s_reason (reason, size, CW_EREQUEST, "consent_show without its arguments");
-    int rc = s_check_user (r->user, reason, size);
+        return cw_api_reason (reason, size, CW_EREQUEST, "consent_show without its arguments");
+    int rc = cw_api_check_user (r->user, reason, size);
     if (rc == CW_OK && r->pattern && *r->pattern)
         rc = s_check_pattern (r->pattern, reason, size);
     return rc;
@@ -308,8 +222,8 @@ cw_api_consent_receipts_check (const Coachwire__ApiRequest *req, char *reason, s
 {
     const Coachwire__ConsentReceiptsRequest *r = req->consent_receipts;
     if (!r)
-        return s_reason (reason, size, CW_EREQUEST, "consent_receipts without its arguments");
-    return s_check_user (r->user, reason, size);
+        return cw_api_reason (reason, size, CW_EREQUEST, "consent_receipts without its arguments");
+    return cw_api_check_user (r->user, reason, size);
 }
 
 int
@@ -317,13 +231,13 @@ cw_api_access_log_check (const Coachwire__ApiRequest *req, char *reason, size_t 
 {
     const Coachwire__AccessLogRequest *r = req->access_log;
     if (!r)
-        return s_reason (reason, size, CW_EREQUEST, "access_log without its arguments");
+        return cw_api_reason (reason, size, CW_EREQUEST, "access_log without its arguments");
     if (r->since_ms > INT64_MAX)
-        return s_reason (reason, size, CW_EINVAL, "since is out of range");
+        return cw_api_reason (reason, size, CW_EINVAL, "since is out of range");
     if (r->limit > CW_API_LIST_MAX)
-        return s_reason (reason, size, CW_EINVAL, "limit is at most %u",
-                         (unsigned) CW_API_LIST_MAX);
-    return s_check_user (r->user, reason, size);
+        return cw_api_reason (reason, size, CW_EINVAL, "limit is at most %u",
+                              (unsigned) CW_API_LIST_MAX);
+    return cw_api_check_user (r->user, reason, size);
 }
 
 int
@@ -331,13 +245,13 @@ cw_api_data_export_check (const Coachwire__ApiRequest *req, char *reason, size_t
 {
     const Coachwire__DataExportRequest *r = req->data_export;
     if (!r)
-        return s_reason (reason, size, CW_EREQUEST, "data_export without its arguments");
+        return cw_api_reason (reason, size, CW_EREQUEST, "data_export without its arguments");
     if (r->after_row < 0)
-        return s_reason (reason, size, CW_EINVAL, "after_row must not be negative");
+        return cw_api_reason (reason, size, CW_EINVAL, "after_row must not be negative");
     if (r->limit > S_EXPORT_LIMIT_MAX)
-        return s_reason (reason, size, CW_EINVAL, "limit is at most %u readings a page",
-                         (unsigned) S_EXPORT_LIMIT_MAX);
-    return s_check_user (r->user, reason, size);
+        return cw_api_reason (reason, size, CW_EINVAL, "limit is at most %u readings a page",
+                              (unsigned) S_EXPORT_LIMIT_MAX);
+    return cw_api_check_user (r->user, reason, size);
 }
 
 int
@@ -345,18 +259,18 @@ cw_api_data_erase_check (const Coachwire__ApiRequest *req, char *reason, size_t 
 {
     const Coachwire__DataEraseRequest *r = req->data_erase;
     if (!r)
-        return s_reason (reason, size, CW_EREQUEST, "data_erase without its arguments");
-    int rc = s_check_user (r->user, reason, size);
+        return cw_api_reason (reason, size, CW_EREQUEST, "data_erase without its arguments");
+    int rc = cw_api_check_user (r->user, reason, size);
     if (rc != CW_OK || !r->field || !*r->field)
         return rc;
     const cw_catalog_entry_t *entry = strlen (r->field) <= S_PATTERN_MAX
                                           ? cw_catalog_find (r->field) : NULL;
     if (!entry)
-        return s_reason (reason, size, CW_EINVAL, "'%.64s' is not a field: give one name "
-                         "such as heart_rate.bpm (or no field to erase everything)", r->field);
+        return cw_api_reason (reason, size, CW_EINVAL, "'%.64s' is not a field: give one name "
+                              "such as heart_rate.bpm (or no field to erase everything)", r->field);
     if (entry->structural)
-        return s_reason (reason, size, CW_EINVAL, "%s is the timing of other fields and goes "
-                         "with them: erase those fields, or everything", entry->name);
+        return cw_api_reason (reason, size, CW_EINVAL, "%s is the timing of other fields and goes "
+                              "with them: erase those fields, or everything", entry->name);
     return CW_OK;
 }
 
@@ -410,7 +324,8 @@ s_change (cw_api_call_t *call, const Coachwire__ApiRequest *req, bool grant)
     body->generation = change.generation;
     body->purpose = cw_api_strdup (call, r->purpose);
     body->pattern = cw_api_strdup (call, r->pattern);
-    body->public_key = s_hex (call, cw_ledger_public_key (c->ledger), CW_LEDGER_PUBLIC_KEY_BYTES);
+    body->public_key = cw_api_hex (call, cw_ledger_public_key (c->ledger),
+                                   CW_LEDGER_PUBLIC_KEY_BYTES);
     body->receipt = change.recorded
                         ? s_receipt_line (call, c->ledger, person.id, change.receipt.position)
                         : cw_api_strdup (call, "");
@@ -446,7 +361,7 @@ cw_api_consent_revoke (cw_api_call_t *call, const Coachwire__ApiRequest *req)
 static void
 s_state_row (void *ctx, const cw_consent_state_t *state)
 {
-    s_list_t *list = ctx;
+    cw_api_list_t *list = ctx;
     if (list->rc != CW_OK)
         return;
     Coachwire__ConsentState *row = cw_api_alloc (list->call, sizeof *row);
@@ -456,7 +371,7 @@ s_state_row (void *ctx, const cw_consent_state_t *state)
         row->field = cw_api_strdup (list->call, state->field);
         row->purpose = cw_api_strdup (list->call, cw_purpose_name (state->purpose));
         row->granted = state->granted;
-        row->grant_id = state->granted ? s_hex (list->call, state->grant_id, CW_ID_BYTES)
+        row->grant_id = state->granted ? cw_api_hex (list->call, state->grant_id, CW_ID_BYTES)
                                        : cw_api_strdup (list->call, "");
         row->policy_version = state->granted ? state->policy_version : 0;
         row->granted_ms = state->granted ? state->granted_ms : 0;
@@ -467,7 +382,7 @@ s_state_row (void *ctx, const cw_consent_state_t *state)
         if (!row->field || !row->purpose || !row->grant_id || !row->unit || !row->description)
             row = NULL;
     }
-    s_list_push (list, row);
+    cw_api_list_push (list, row);
 }
 
 int
@@ -494,11 +409,11 @@ cw_api_consent_show (cw_api_call_t *call, const Coachwire__ApiRequest *req)
     body->policy_version = version;
     body->policy_text = cw_api_strdup (call, text);
     free (text);
-    s_list_t list = { call, NULL, 0, 0, CW_OK };
+    cw_api_list_t list = { call, NULL, 0, 0, CW_API_LIST_MAX, CW_OK };
     rc = cw_consent_each (c->consent, person.id, r->pattern && *r->pattern ? r->pattern : NULL,
                           CW_PURPOSE_ANY, cw_now_ms (), s_state_row, &list);
     size_t count = list.count;
-    body->states = (Coachwire__ConsentState **) s_list_finish (&list);
+    body->states = (Coachwire__ConsentState **) cw_api_list_finish (&list);
     if (rc == CW_OK)
         rc = list.rc;
     if (rc != CW_OK || !body->policy_text)
@@ -543,7 +458,8 @@ cw_api_consent_receipts (cw_api_call_t *call, const Coachwire__ApiRequest *req)
     coachwire__consent_receipts_reply__init (body);
     body->receipts = copy;
     body->count = count;
-    body->public_key = s_hex (call, cw_ledger_public_key (c->ledger), CW_LEDGER_PUBLIC_KEY_BYTES);
+    body->public_key = cw_api_hex (call, cw_ledger_public_key (c->ledger),
+                                   CW_LEDGER_PUBLIC_KEY_BYTES);
     if (!body->public_key)
         return cw_api_fail (call, CW_ENOMEM, "out of memory");
     call->reply->body_case = COACHWIRE__API_REPLY__BODY_CONSENT_RECEIPTS;
@@ -555,7 +471,7 @@ cw_api_consent_receipts (cw_api_call_t *call, const Coachwire__ApiRequest *req)
 static int
 s_access_row (void *ctx, const cw_access_record_t *a)
 {
-    s_list_t *list = ctx;
+    cw_api_list_t *list = ctx;
     Coachwire__AccessEntry *row = cw_api_alloc (list->call, sizeof *row);
     if (row) {
         static const uint8_t zero [CW_ID_BYTES];
@@ -565,7 +481,7 @@ s_access_row (void *ctx, const cw_access_record_t *a)
         row->actor = cw_api_strdup (list->call, a->actor_name ? a->actor_name : "");
         row->actor_id = sodium_memcmp (a->actor_id, zero, CW_ID_BYTES) == 0
                             ? cw_api_strdup (list->call, "")
-                            : s_hex (list->call, a->actor_id, CW_ID_BYTES);
+                            : cw_api_hex (list->call, a->actor_id, CW_ID_BYTES);
         row->purpose = cw_api_strdup (list->call, a->purpose);
         row->fields = cw_api_strdup (list->call, a->fields);
         row->grant_ids = cw_api_strdup (list->call, a->grant_ids);
@@ -575,7 +491,7 @@ s_access_row (void *ctx, const cw_access_record_t *a)
             || !row->what || !row->detail)
             row = NULL;
     }
-    s_list_push (list, row);
+    cw_api_list_push (list, row);
     return list->rc;
 }
 
@@ -592,11 +508,11 @@ cw_api_access_log (cw_api_call_t *call, const Coachwire__ApiRequest *req)
     if (!body)
         return cw_api_fail (call, CW_ENOMEM, "out of memory");
     coachwire__access_log_reply__init (body);
-    s_list_t list = { call, NULL, 0, 0, CW_OK };
+    cw_api_list_t list = { call, NULL, 0, 0, CW_API_LIST_MAX, CW_OK };
     rc = cw_access_log_list (c->log, person.id, r->since_ms, r->limit ? r->limit : S_ACCESS_DEFAULT,
                              s_access_row, &list);
     size_t count = list.count;
-    body->entries = (Coachwire__AccessEntry **) s_list_finish (&list);
+    body->entries = (Coachwire__AccessEntry **) cw_api_list_finish (&list);
     if (rc == CW_OK)
         rc = list.rc;
     if (rc != CW_OK)

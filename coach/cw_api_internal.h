@@ -8,10 +8,12 @@
 #ifndef CW_API_INTERNAL_H_INCLUDED
 #define CW_API_INTERNAL_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "api.pb-c.h"
+#include "coachwire/cw_cred.h"
 #include "coachwire/cw_server.h"
 #include "coachwire/cw_store.h"
 
@@ -75,15 +77,47 @@ int cw_api_request_check (const Coachwire__ApiRequest *req, char *reason, size_t
  *  out of memory. */
 void *cw_api_alloc (cw_api_call_t *call, size_t size);
 char *cw_api_strdup (cw_api_call_t *call, const char *text);
+/*  len bytes as lowercase hex in reply memory; NULL when out of memory. */
+char *cw_api_hex (cw_api_call_t *call, const uint8_t *bytes, size_t len);
 /*  Sets the reply's sentence (printf style) and returns rc, for `return cw_api_fail (...)`. */
 int cw_api_fail (cw_api_call_t *call, int rc, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
+
+/*  Writes a check's reason (printf style; reason may be NULL) and returns rc. */
+int cw_api_reason (char *reason, size_t reason_size, int rc, const char *format, ...)
+    __attribute__ ((format (printf, 4, 5)));
 
 /*  Argument checks shared by commands. Each returns CW_OK or CW_EINVAL with a reason. */
 int cw_api_check_name (const char *what, const char *name, char *reason, size_t reason_size);
 int cw_api_check_label (const char *label, char *reason, size_t reason_size);
 int cw_api_check_time_zone (const char *zone, char *reason, size_t reason_size);
 int cw_api_check_id_hex (const char *what, const char *hex, char *reason, size_t reason_size);
+/*  An optional person's name: empty or absent passes. */
+int cw_api_check_user (const char *user, char *reason, size_t reason_size);
+
+/*  Rows of a list reply (pointers into reply memory), gathered in a malloc'd array of at
+ *  most max items. Start with { call, NULL, 0, 0, max, CW_OK }. */
+typedef struct {
+    cw_api_call_t *call;
+    void **items;           /* malloc'd, grows */
+    size_t count;
+    size_t cap;
+    size_t max;             /* more is CW_ETOOBIG */
+    int rc;                 /* first failure: CW_ENOMEM (also a NULL item) or CW_ETOOBIG */
+} cw_api_list_t;
+
+/*  Adds item; false (and nothing more is added) once anything has failed. */
+bool cw_api_list_push (cw_api_list_t *list, void *item);
+/*  Moves the items into reply memory and frees the array; returns them (NULL when empty or
+ *  on failure: list->rc says which). */
+void **cw_api_list_finish (cw_api_list_t *list);
+
+/*  Makes a key pair, adds principal p with its public key in a transaction (inside, when
+ *  not NULL, runs in it too), and puts the credential for kind into the reply. The secret
+ *  key lives only in sodium memory. Returns CW_OK or an error with a reason. */
+int cw_api_issue (cw_api_call_t *call, cw_principal_t *p, cw_cred_kind_t kind,
+                  const char *cred_name,
+                  int (*inside) (cw_api_call_t *call, const cw_principal_t *p));
 
 /*  ---------------------------------------------------------------------------------------
  *  A person's consent and data (cw_api_consent.c): checks, handlers and the actor's state. */

@@ -133,6 +133,29 @@ s_json_print (s_ctl_t *ctl, cw_json_t *json)
     return S_EXIT_OK;
 }
 
+/*  Starts a command's JSON object: {"ok":true,"command":...}. Returns S_EXIT_OK, or
+ *  S_EXIT_REFUSED when out of memory (*json is NULL then, and writing to it does nothing). */
+static int
+s_json_begin (s_ctl_t *ctl, cw_json_t **json)
+{
+    int status = cw_json_new (json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
+    cw_json_object_begin (*json, NULL);
+    cw_json_bool (*json, "ok", true);
+    cw_json_string (*json, "command", ctl->command_name);
+    return status;
+}
+
+/*  Closes the object, prints it when status is S_EXIT_OK, frees it. Returns the status. */
+static int
+s_json_end (s_ctl_t *ctl, cw_json_t **json, int status)
+{
+    cw_json_object_end (*json);
+    if (status == S_EXIT_OK)
+        status = s_json_print (ctl, *json);
+    cw_json_destroy (json);
+    return status;
+}
+
 /*  An aligned text table: add cells row by row, then print. Cells are copied, with control
  *  characters shown as '?' so that nothing from the wire can steer the terminal. */
 typedef struct {
@@ -209,6 +232,26 @@ s_table_print (s_table_t *table)
     table->cells = NULL;
     table->count = table->cap = 0;
     return rc;
+}
+
+/*  An empty table of columns, with the heading row head (NULL: none). */
+static void
+s_table_begin (s_table_t *table, size_t columns, const char *const *head)
+{
+    memset (table, 0, sizeof *table);
+    table->columns = columns;
+    for (size_t k = 0; head && k < columns; k++)
+        s_table_cell (table, head [k]);
+}
+
+/*  Prints and frees the table. Returns status, or S_EXIT_REFUSED (printed) when status was
+ *  S_EXIT_OK and the table ran out of memory. */
+static int
+s_table_end (s_ctl_t *ctl, s_table_t *table, int status)
+{
+    if (s_table_print (table) != CW_OK && status == S_EXIT_OK)
+        status = s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
+    return status;
 }
 
 /*  "2024-05-01 12:00:00Z", or "-" for 0. */
@@ -391,20 +434,14 @@ s_credential_out (s_ctl_t *ctl, const Coachwire__ApiReply *reply, const char *pa
                        "(%s); revoke it and try again", what, c->id, path, cw_strerror (rc));
     if (ctl->json) {
         cw_json_t *json = NULL;
-        if (cw_json_new (&json, 0) != CW_OK)
+        if (s_json_begin (ctl, &json) != S_EXIT_OK)
             return s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
-        cw_json_object_begin (json, NULL);
-        cw_json_bool (json, "ok", true);
-        cw_json_string (json, "command", ctl->command_name);
         cw_json_string (json, "kind", what);
         cw_json_string (json, "id", c->id);
         cw_json_string (json, "name", name);
         cw_json_string (json, "credential", path);
         cw_json_string (json, "message", reply->error);
-        cw_json_object_end (json);
-        int status = s_json_print (ctl, json);
-        cw_json_destroy (&json);
-        return status;
+        return s_json_end (ctl, &json, S_EXIT_OK);
     }
     printf ("%s\nid          %s\ncredential  %s (mode 0600; it holds a secret key)\n",
             reply->error, c->id, path);
@@ -488,16 +525,10 @@ s_device_revoke (s_ctl_t *ctl, int argc, char **argv)
         return status;
     if (ctl->json) {
         cw_json_t *json = NULL;
-        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
-        cw_json_object_begin (json, NULL);
-        cw_json_bool (json, "ok", true);
-        cw_json_string (json, "command", ctl->command_name);
+        status = s_json_begin (ctl, &json);
         cw_json_string (json, "device_id", positional [0]);
         cw_json_string (json, "message", reply->error);
-        cw_json_object_end (json);
-        if (status == S_EXIT_OK)
-            status = s_json_print (ctl, json);
-        cw_json_destroy (&json);
+        status = s_json_end (ctl, &json, status);
     }
     else
         printf ("%s\n", reply->error);
@@ -526,10 +557,7 @@ s_device_list (s_ctl_t *ctl, int argc, char **argv)
     size_t n = list ? list->n_devices : 0;
     if (ctl->json) {
         cw_json_t *json = NULL;
-        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
-        cw_json_object_begin (json, NULL);
-        cw_json_bool (json, "ok", true);
-        cw_json_string (json, "command", ctl->command_name);
+        status = s_json_begin (ctl, &json);
         cw_json_array_begin (json, "devices");
         for (size_t i = 0; i < n; i++) {
             const Coachwire__DeviceInfo *d = list->devices [i];
@@ -545,17 +573,13 @@ s_device_list (s_ctl_t *ctl, int argc, char **argv)
             cw_json_object_end (json);
         }
         cw_json_array_end (json);
-        cw_json_object_end (json);
-        if (status == S_EXIT_OK)
-            status = s_json_print (ctl, json);
-        cw_json_destroy (&json);
+        status = s_json_end (ctl, &json, status);
     }
     else {
-        s_table_t table = { 7, 0, 0, NULL, false };
         const char *head [] = { "DEVICE_ID", "USER", "LABEL", "STATE", "ENROLLED", "LAST_SEEN",
                                 "FRAMES" };
-        for (size_t k = 0; k < 7; k++)
-            s_table_cell (&table, head [k]);
+        s_table_t table;
+        s_table_begin (&table, 7, head);
         for (size_t i = 0; i < n; i++) {
             const Coachwire__DeviceInfo *d = list->devices [i];
             char enrolled [32], seen [32], frames [24];
@@ -570,8 +594,7 @@ s_device_list (s_ctl_t *ctl, int argc, char **argv)
             s_table_cell (&table, seen);
             s_table_cell (&table, frames);
         }
-        if (s_table_print (&table) != CW_OK)
-            status = s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
+        status = s_table_end (ctl, &table, status);
     }
     cw_client_reply_free (&reply);
     return status;
@@ -595,10 +618,7 @@ s_user_list (s_ctl_t *ctl, int argc, char **argv)
     size_t n = list ? list->n_users : 0;
     if (ctl->json) {
         cw_json_t *json = NULL;
-        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
-        cw_json_object_begin (json, NULL);
-        cw_json_bool (json, "ok", true);
-        cw_json_string (json, "command", ctl->command_name);
+        status = s_json_begin (ctl, &json);
         cw_json_array_begin (json, "users");
         for (size_t i = 0; i < n; i++) {
             const Coachwire__UserInfo *u = list->users [i];
@@ -611,16 +631,12 @@ s_user_list (s_ctl_t *ctl, int argc, char **argv)
             cw_json_object_end (json);
         }
         cw_json_array_end (json);
-        cw_json_object_end (json);
-        if (status == S_EXIT_OK)
-            status = s_json_print (ctl, json);
-        cw_json_destroy (&json);
+        status = s_json_end (ctl, &json, status);
     }
     else {
-        s_table_t table = { 5, 0, 0, NULL, false };
         const char *head [] = { "USER_ID", "NAME", "LOCALE", "TIME_ZONE", "CREATED" };
-        for (size_t k = 0; k < 5; k++)
-            s_table_cell (&table, head [k]);
+        s_table_t table;
+        s_table_begin (&table, 5, head);
         for (size_t i = 0; i < n; i++) {
             const Coachwire__UserInfo *u = list->users [i];
             char created [32];
@@ -631,8 +647,7 @@ s_user_list (s_ctl_t *ctl, int argc, char **argv)
             s_table_cell (&table, u->time_zone);
             s_table_cell (&table, created);
         }
-        if (s_table_print (&table) != CW_OK)
-            status = s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
+        status = s_table_end (ctl, &table, status);
     }
     cw_client_reply_free (&reply);
     return status;
@@ -657,28 +672,22 @@ s_stats (s_ctl_t *ctl, int argc, char **argv)
     uint64_t uptime = stats ? stats->uptime_ms : 0;
     if (ctl->json) {
         cw_json_t *json = NULL;
-        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
-        cw_json_object_begin (json, NULL);
-        cw_json_bool (json, "ok", true);
-        cw_json_string (json, "command", ctl->command_name);
+        status = s_json_begin (ctl, &json);
         cw_json_uint (json, "uptime_ms", uptime);
         cw_json_object_begin (json, "counters");
         for (size_t i = 0; i < n; i++)
             cw_json_uint (json, stats->counters [i]->name, stats->counters [i]->value);
         cw_json_object_end (json);
-        cw_json_object_end (json);
-        if (status == S_EXIT_OK)
-            status = s_json_print (ctl, json);
-        cw_json_destroy (&json);
+        status = s_json_end (ctl, &json, status);
     }
     else {
         uint64_t s = uptime / 1000;
         printf ("uptime  %llud %02lluh %02llum %02llus\n\n", (unsigned long long) (s / 86400),
                 (unsigned long long) (s / 3600 % 24), (unsigned long long) (s / 60 % 60),
                 (unsigned long long) (s % 60));
-        s_table_t table = { 2, 0, 0, NULL, false };
-        s_table_cell (&table, "COUNTER");
-        s_table_cell (&table, "VALUE");
+        const char *head [] = { "COUNTER", "VALUE" };
+        s_table_t table;
+        s_table_begin (&table, 2, head);
         for (size_t i = 0; i < n; i++) {
             char value [24];
             snprintf (value, sizeof value, "%llu",
@@ -686,8 +695,7 @@ s_stats (s_ctl_t *ctl, int argc, char **argv)
             s_table_cell (&table, stats->counters [i]->name);
             s_table_cell (&table, value);
         }
-        if (s_table_print (&table) != CW_OK)
-            status = s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
+        status = s_table_end (ctl, &table, status);
     }
     cw_client_reply_free (&reply);
     return status;
@@ -779,15 +787,30 @@ s_print_message (s_ctl_t *ctl, const char *message)
         return S_EXIT_OK;
     }
     cw_json_t *json = NULL;
-    if (cw_json_new (&json, 0) != CW_OK)
+    if (s_json_begin (ctl, &json) != S_EXIT_OK)
         return s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
-    cw_json_object_begin (json, NULL);
-    cw_json_bool (json, "ok", true);
-    cw_json_string (json, "command", ctl->command_name);
     cw_json_string (json, "message", message);
-    cw_json_object_end (json);
-    int status = s_json_print (ctl, json);
-    cw_json_destroy (&json);
+    return s_json_end (ctl, &json, S_EXIT_OK);
+}
+
+/*  A reply that is only its sentence. */
+static int
+s_print_reply (s_ctl_t *ctl, const Coachwire__ApiReply *reply)
+{
+    return s_print_message (ctl, reply->error);
+}
+
+/*  Sends req and prints the reply with print. Returns an exit status (printed on failure). */
+static int
+s_call_print (s_ctl_t *ctl, Coachwire__ApiRequest *req,
+              int (*print) (s_ctl_t *ctl, const Coachwire__ApiReply *reply))
+{
+    Coachwire__ApiReply *reply = NULL;
+    int status = s_call (ctl, req, &reply);
+    if (status != S_EXIT_OK)
+        return status;
+    status = print (ctl, reply);
+    cw_client_reply_free (&reply);
     return status;
 }
 
@@ -827,10 +850,7 @@ s_consent_change (s_ctl_t *ctl, int argc, char **argv, bool grant)
     }
     if (ctl->json) {
         cw_json_t *json = NULL;
-        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
-        cw_json_object_begin (json, NULL);
-        cw_json_bool (json, "ok", true);
-        cw_json_string (json, "command", ctl->command_name);
+        status = s_json_begin (ctl, &json);
         cw_json_string (json, "pattern", c->pattern);
         cw_json_string (json, "purpose", c->purpose);
         cw_json_uint (json, "fields", c->fields);
@@ -842,10 +862,7 @@ s_consent_change (s_ctl_t *ctl, int argc, char **argv, bool grant)
         cw_json_string (json, "receipt", c->receipt);
         cw_json_string (json, "public_key", c->public_key);
         cw_json_string (json, "message", reply->error);
-        cw_json_object_end (json);
-        if (status == S_EXIT_OK)
-            status = s_json_print (ctl, json);
-        cw_json_destroy (&json);
+        status = s_json_end (ctl, &json, status);
     }
     else {
         printf ("%s\n", reply->error);
@@ -893,10 +910,7 @@ s_consent_show (s_ctl_t *ctl, int argc, char **argv)
     size_t n = show ? show->n_states : 0;
     if (ctl->json) {
         cw_json_t *json = NULL;
-        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
-        cw_json_object_begin (json, NULL);
-        cw_json_bool (json, "ok", true);
-        cw_json_string (json, "command", ctl->command_name);
+        status = s_json_begin (ctl, &json);
         cw_json_uint (json, "policy_version", show ? show->policy_version : 0);
         if (policy)
             cw_json_string (json, "policy_text", show ? show->policy_text : "");
@@ -914,10 +928,7 @@ s_consent_show (s_ctl_t *ctl, int argc, char **argv)
             cw_json_object_end (json);
         }
         cw_json_array_end (json);
-        cw_json_object_end (json);
-        if (status == S_EXIT_OK)
-            status = s_json_print (ctl, json);
-        cw_json_destroy (&json);
+        status = s_json_end (ctl, &json, status);
     }
     else {
         if (policy && show) {
@@ -926,10 +937,9 @@ s_consent_show (s_ctl_t *ctl, int argc, char **argv)
                 putchar (((unsigned char) *c < 0x20 && *c != '\n') || *c == 0x7f ? '?' : *c);
             printf ("\n\n");
         }
-        s_table_t table = { 5, 0, 0, NULL, false };
         const char *head [] = { "FIELD", "PURPOSE", "STATE", "EXPIRES", "GRANT (POLICY)" };
-        for (size_t k = 0; k < 5; k++)
-            s_table_cell (&table, head [k]);
+        s_table_t table;
+        s_table_begin (&table, 5, head);
         for (size_t i = 0; i < n; i++) {
             const Coachwire__ConsentState *st = show->states [i];
             char expires [32], grant [64];
@@ -947,9 +957,8 @@ s_consent_show (s_ctl_t *ctl, int argc, char **argv)
             s_table_cell (&table, expires);
             s_table_cell (&table, grant);
         }
-        if (s_table_print (&table) != CW_OK)
-            status = s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
-        else if (show)
+        status = s_table_end (ctl, &table, status);
+        if (status == S_EXIT_OK && show)
             printf ("\npolicy version %u in force (cwctl consent show --policy shows its "
                     "text)\n", show->policy_version);
     }
@@ -1012,19 +1021,13 @@ s_verify_report (s_ctl_t *ctl, const char *text, size_t len, const uint8_t *key,
                        entries == 1 ? "" : "s");
     if (ctl->json) {
         cw_json_t *json = NULL;
-        if (cw_json_new (&json, 0) != CW_OK)
+        if (s_json_begin (ctl, &json) != S_EXIT_OK)
             return s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
-        cw_json_object_begin (json, NULL);
-        cw_json_bool (json, "ok", true);
-        cw_json_string (json, "command", ctl->command_name);
         cw_json_bool (json, "verified", true);
         cw_json_uint (json, "receipts", entries);
         cw_json_string (json, "public_key", key_hex ? key_hex : "");
         cw_json_bool (json, "signer_pinned", key != NULL);
-        cw_json_object_end (json);
-        int status = s_json_print (ctl, json);
-        cw_json_destroy (&json);
-        return status;
+        return s_json_end (ctl, &json, S_EXIT_OK);
     }
     printf ("verified %zu receipt%s", entries, entries == 1 ? "" : "s");
     if (key)
@@ -1109,17 +1112,11 @@ s_consent_receipts (s_ctl_t *ctl, int argc, char **argv)
         status = s_print_message (ctl, reply->error);
     else if (ctl->json) {
         cw_json_t *json = NULL;
-        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
-        cw_json_object_begin (json, NULL);
-        cw_json_bool (json, "ok", true);
-        cw_json_string (json, "command", ctl->command_name);
+        status = s_json_begin (ctl, &json);
         cw_json_uint (json, "count", r->count);
         cw_json_string (json, "public_key", r->public_key);
         cw_json_string (json, "receipts", r->receipts);
-        cw_json_object_end (json);
-        if (status == S_EXIT_OK)
-            status = s_json_print (ctl, json);
-        cw_json_destroy (&json);
+        status = s_json_end (ctl, &json, status);
     }
     else
         fwrite (r->receipts, 1, len, stdout);
@@ -1156,10 +1153,7 @@ s_access_log (s_ctl_t *ctl, int argc, char **argv)
     size_t n = log ? log->n_entries : 0;
     if (ctl->json) {
         cw_json_t *json = NULL;
-        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
-        cw_json_object_begin (json, NULL);
-        cw_json_bool (json, "ok", true);
-        cw_json_string (json, "command", ctl->command_name);
+        status = s_json_begin (ctl, &json);
         cw_json_array_begin (json, "entries");
         for (size_t i = 0; i < n; i++) {
             const Coachwire__AccessEntry *e = log->entries [i];
@@ -1175,16 +1169,12 @@ s_access_log (s_ctl_t *ctl, int argc, char **argv)
             cw_json_object_end (json);
         }
         cw_json_array_end (json);
-        cw_json_object_end (json);
-        if (status == S_EXIT_OK)
-            status = s_json_print (ctl, json);
-        cw_json_destroy (&json);
+        status = s_json_end (ctl, &json, status);
     }
     else {
-        s_table_t table = { 6, 0, 0, NULL, false };
         const char *head [] = { "WHEN", "WHO", "WHAT", "PURPOSE", "FIELDS", "DETAIL" };
-        for (size_t k = 0; k < 6; k++)
-            s_table_cell (&table, head [k]);
+        s_table_t table;
+        s_table_begin (&table, 6, head);
         for (size_t i = 0; i < n; i++) {
             const Coachwire__AccessEntry *e = log->entries [i];
             char when [32];
@@ -1196,8 +1186,7 @@ s_access_log (s_ctl_t *ctl, int argc, char **argv)
             s_table_cell (&table, e->fields);
             s_table_cell (&table, e->detail);
         }
-        if (s_table_print (&table) != CW_OK)
-            status = s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
+        status = s_table_end (ctl, &table, status);
     }
     cw_client_reply_free (&reply);
     return status;
@@ -1290,10 +1279,7 @@ s_data_erase (s_ctl_t *ctl, int argc, char **argv)
         reply->body_case == COACHWIRE__API_REPLY__BODY_DATA_ERASE ? reply->data_erase : NULL;
     if (ctl->json && e) {
         cw_json_t *json = NULL;
-        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
-        cw_json_object_begin (json, NULL);
-        cw_json_bool (json, "ok", true);
-        cw_json_string (json, "command", ctl->command_name);
+        status = s_json_begin (ctl, &json);
         cw_json_string (json, "field", e->field);
         cw_json_uint (json, "frames_deleted", e->frames_deleted);
         cw_json_uint (json, "frames_rewritten", e->frames_rewritten);
@@ -1302,10 +1288,7 @@ s_data_erase (s_ctl_t *ctl, int argc, char **argv)
         cw_json_uint (json, "grants_withdrawn", e->grants_withdrawn);
         cw_json_string (json, "receipt", e->receipt);
         cw_json_string (json, "message", reply->error);
-        cw_json_object_end (json);
-        if (status == S_EXIT_OK)
-            status = s_json_print (ctl, json);
-        cw_json_destroy (&json);
+        status = s_json_end (ctl, &json, status);
     }
     else
         status = s_print_message (ctl, reply->error);
@@ -1362,12 +1345,7 @@ s_coach_link (s_ctl_t *ctl, int argc, char **argv, bool accept)
         req.coach_accept = &body;
     else
         req.coach_remove = &body;
-    Coachwire__ApiReply *reply = NULL;
-    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
-        return status;
-    status = s_print_message (ctl, reply->error);
-    cw_client_reply_free (&reply);
-    return status;
+    return s_call_print (ctl, &req, s_print_reply);
 }
 
 static int
@@ -1400,10 +1378,7 @@ s_clients (s_ctl_t *ctl, int argc, char **argv)
     size_t n = c ? c->n_clients : 0;
     if (ctl->json) {
         cw_json_t *json = NULL;
-        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
-        cw_json_object_begin (json, NULL);
-        cw_json_bool (json, "ok", true);
-        cw_json_string (json, "command", ctl->command_name);
+        status = s_json_begin (ctl, &json);
         cw_json_array_begin (json, "clients");
         for (size_t i = 0; i < n; i++) {
             cw_json_object_begin (json, NULL);
@@ -1414,16 +1389,12 @@ s_clients (s_ctl_t *ctl, int argc, char **argv)
             cw_json_object_end (json);
         }
         cw_json_array_end (json);
-        cw_json_object_end (json);
-        if (status == S_EXIT_OK)
-            status = s_json_print (ctl, json);
-        cw_json_destroy (&json);
+        status = s_json_end (ctl, &json, status);
     }
     else {
-        s_table_t table = { 4, 0, 0, NULL, false };
         const char *head [] = { "NAME", "USER_ID", "TIME_ZONE", "ACCEPTED" };
-        for (size_t k = 0; k < 4; k++)
-            s_table_cell (&table, head [k]);
+        s_table_t table;
+        s_table_begin (&table, 4, head);
         for (size_t i = 0; i < n; i++) {
             char when [32];
             s_time_text (when, sizeof when, c->clients [i]->accepted_ms);
@@ -1432,8 +1403,7 @@ s_clients (s_ctl_t *ctl, int argc, char **argv)
             s_table_cell (&table, c->clients [i]->time_zone);
             s_table_cell (&table, when);
         }
-        if (s_table_print (&table) != CW_OK)
-            status = s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
+        status = s_table_end (ctl, &table, status);
     }
     cw_client_reply_free (&reply);
     return status;
@@ -1448,10 +1418,7 @@ s_plans_print (s_ctl_t *ctl, const Coachwire__ApiReply *reply)
     size_t n = p ? p->n_plans : 0;
     if (ctl->json) {
         cw_json_t *json = NULL;
-        int status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
-        cw_json_object_begin (json, NULL);
-        cw_json_bool (json, "ok", true);
-        cw_json_string (json, "command", ctl->command_name);
+        int status = s_json_begin (ctl, &json);
         cw_json_string (json, "message", reply->error);
         cw_json_string (json, "user", p && p->user ? p->user : "");
         cw_json_uint (json, "changed_version", p ? p->changed_version : 0);
@@ -1468,11 +1435,7 @@ s_plans_print (s_ctl_t *ctl, const Coachwire__ApiReply *reply)
             cw_json_object_end (json);
         }
         cw_json_array_end (json);
-        cw_json_object_end (json);
-        if (status == S_EXIT_OK)
-            status = s_json_print (ctl, json);
-        cw_json_destroy (&json);
-        return status;
+        return s_json_end (ctl, &json, status);
     }
     printf ("%s\n", reply->error);
     for (size_t i = 0; i < n; i++) {
@@ -1521,12 +1484,7 @@ s_plan_show (s_ctl_t *ctl, int argc, char **argv)
         return s_usage_error (ctl, "--version takes a version number");
     req.body_case = COACHWIRE__API_REQUEST__BODY_PLAN_SHOW;
     req.plan_show = &body;
-    Coachwire__ApiReply *reply = NULL;
-    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
-        return status;
-    status = s_plans_print (ctl, reply);
-    cw_client_reply_free (&reply);
-    return status;
+    return s_call_print (ctl, &req, s_plans_print);
 }
 
 static int
@@ -1572,13 +1530,8 @@ s_plan_set (s_ctl_t *ctl, int argc, char **argv)
     body.propose = propose;
     req.body_case = COACHWIRE__API_REQUEST__BODY_PLAN_SET;
     req.plan_set = &body;
-    Coachwire__ApiReply *reply = NULL;
-    status = s_call (ctl, &req, &reply);
+    status = s_call_print (ctl, &req, s_plans_print);
     free (text);
-    if (status != S_EXIT_OK)
-        return status;
-    status = s_plans_print (ctl, reply);
-    cw_client_reply_free (&reply);
     return status;
 }
 
@@ -1601,12 +1554,7 @@ s_plan_review (s_ctl_t *ctl, int argc, char **argv)
         return s_usage_error (ctl, "--approve and --reject take a version number");
     req.body_case = COACHWIRE__API_REQUEST__BODY_PLAN_REVIEW;
     req.plan_review = &body;
-    Coachwire__ApiReply *reply = NULL;
-    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
-        return status;
-    status = s_plans_print (ctl, reply);
-    cw_client_reply_free (&reply);
-    return status;
+    return s_call_print (ctl, &req, s_plans_print);
 }
 
 /*  Column of value on a chart spanning [lo, hi] over S_CHART_WIDTH columns. */
@@ -1714,10 +1662,7 @@ s_progress (s_ctl_t *ctl, int argc, char **argv)
     size_t n = p ? p->n_goals : 0;
     if (ctl->json) {
         cw_json_t *json = NULL;
-        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
-        cw_json_object_begin (json, NULL);
-        cw_json_bool (json, "ok", true);
-        cw_json_string (json, "command", ctl->command_name);
+        status = s_json_begin (ctl, &json);
         cw_json_string (json, "user", p && p->user ? p->user : "");
         cw_json_array_begin (json, "goals");
         for (size_t i = 0; i < n; i++) {
@@ -1751,10 +1696,7 @@ s_progress (s_ctl_t *ctl, int argc, char **argv)
             cw_json_object_end (json);
         }
         cw_json_array_end (json);
-        cw_json_object_end (json);
-        if (status == S_EXIT_OK)
-            status = s_json_print (ctl, json);
-        cw_json_destroy (&json);
+        status = s_json_end (ctl, &json, status);
     }
     else {
         printf ("%s\n", reply->error);
@@ -1793,11 +1735,8 @@ s_nudges (s_ctl_t *ctl, int argc, char **argv)
     size_t n = r ? r->n_nudges : 0, n_held = r ? r->n_held : 0;
     cw_json_t *json = NULL;
     if (ctl->json) {
-        if (cw_json_new (&json, 0) != CW_OK)
+        if (s_json_begin (ctl, &json) != S_EXIT_OK)
             return s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
-        cw_json_object_begin (json, NULL);
-        cw_json_bool (json, "ok", true);
-        cw_json_string (json, "command", ctl->command_name);
         cw_json_string (json, "user", r && r->user ? r->user : "");
         cw_json_array_begin (json, "nudges");
     }
@@ -1844,12 +1783,9 @@ s_nudges (s_ctl_t *ctl, int argc, char **argv)
     }
     else if (held)
         printf ("\nheld back: %zu decision%s\n", n_held, n_held == 1 ? "" : "s");
-    s_table_t table = { 4, 0, 0, NULL, false };
-    if (!json && n_held) {
-        const char *head [] = { "WHEN", "RULE", "WHY", "REASON" };
-        for (size_t k = 0; k < 4; k++)
-            s_table_cell (&table, head [k]);
-    }
+    const char *head [] = { "WHEN", "RULE", "WHY", "REASON" };
+    s_table_t table;
+    s_table_begin (&table, 4, !json && n_held ? head : NULL);
     for (size_t i = 0; i < n_held && status == S_EXIT_OK; i++) {
         const Coachwire__HeldDecision *d = r->held [i];
         if (json) {
@@ -1868,14 +1804,10 @@ s_nudges (s_ctl_t *ctl, int argc, char **argv)
         s_table_cell (&table, d->code);
         s_table_cell (&table, d->reason);
     }
-    if (s_table_print (&table) != CW_OK && status == S_EXIT_OK)
-        status = s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
+    status = s_table_end (ctl, &table, status);
     if (json) {
         cw_json_array_end (json);
-        cw_json_object_end (json);
-        if (status == S_EXIT_OK)
-            status = s_json_print (ctl, json);
-        cw_json_destroy (&json);
+        status = s_json_end (ctl, &json, status);
     }
     cw_client_reply_free (&reply);
     return status;
@@ -1902,10 +1834,7 @@ s_coach_effectiveness (s_ctl_t *ctl, int argc, char **argv)
     size_t n = r ? r->n_rules : 0;
     if (ctl->json) {
         cw_json_t *json = NULL;
-        status = cw_json_new (&json, 0) == CW_OK ? S_EXIT_OK : S_EXIT_REFUSED;
-        cw_json_object_begin (json, NULL);
-        cw_json_bool (json, "ok", true);
-        cw_json_string (json, "command", ctl->command_name);
+        status = s_json_begin (ctl, &json);
         cw_json_uint (json, "people", r ? r->people : 0);
         cw_json_array_begin (json, "rules");
         for (size_t i = 0; i < n; i++) {
@@ -1924,18 +1853,14 @@ s_coach_effectiveness (s_ctl_t *ctl, int argc, char **argv)
             cw_json_object_end (json);
         }
         cw_json_array_end (json);
-        cw_json_object_end (json);
-        if (status == S_EXIT_OK)
-            status = s_json_print (ctl, json);
-        cw_json_destroy (&json);
+        status = s_json_end (ctl, &json, status);
     }
     else {
         printf ("%s\n", reply->error);
-        s_table_t table = { 8, 0, 0, NULL, false };
         const char *head [] = { "RULE", "SENT", "DELIVERED", "OPENED", "DISMISSED", "HELPFUL",
                                 "OUTCOMES", "MEAN_CHANGE" };
-        for (size_t k = 0; k < 8; k++)
-            s_table_cell (&table, head [k]);
+        s_table_t table;
+        s_table_begin (&table, 8, head);
         for (size_t i = 0; i < n; i++) {
             const Coachwire__RuleEffect *e = r->rules [i];
             char cells [7][32];
@@ -1953,8 +1878,7 @@ s_coach_effectiveness (s_ctl_t *ctl, int argc, char **argv)
             for (int k = 0; k < 7; k++)
                 s_table_cell (&table, cells [k]);
         }
-        if (s_table_print (&table) != CW_OK)
-            status = s_fail (ctl, S_EXIT_REFUSED, CW_ENOMEM, "out of memory");
+        status = s_table_end (ctl, &table, status);
     }
     cw_client_reply_free (&reply);
     return status;
@@ -2009,12 +1933,7 @@ s_settings (s_ctl_t *ctl, int argc, char **argv)
     }
     req.body_case = COACHWIRE__API_REQUEST__BODY_SETTINGS;
     req.settings = &body;
-    Coachwire__ApiReply *reply = NULL;
-    if ((status = s_call (ctl, &req, &reply)) != S_EXIT_OK)
-        return status;
-    status = s_print_message (ctl, reply->error);
-    cw_client_reply_free (&reply);
-    return status;
+    return s_call_print (ctl, &req, s_print_reply);
 }
 
 static const s_command_t s_commands [] = {
