@@ -416,24 +416,6 @@ cw_arbiter_erase_user (cw_arbiter_t *self, const uint8_t *user_id, uint64_t *del
         "DELETE FROM arbiter_settings WHERE user_id = ?1",
         "DELETE FROM decisions WHERE user_id = ?1",
     };
-    int rc = cw_sql_savepoint (self->db, "arbiter_erase");
-    if (rc != CW_OK)
-        return rc;
-    uint64_t count = 0;
-    for (size_t i = 0; rc == CW_OK && i < sizeof s_sql / sizeof s_sql [0]; i++) {
-        sqlite3_stmt *st = NULL;
-        if ((rc = cw_sql_prepare (self->db, s_sql [i], &st)) != CW_OK)
-            break;
-        sqlite3_bind_blob (st, 1, user_id, CW_ID_BYTES, SQLITE_STATIC);
-        rc = cw_sql_step_done (st);
-        if (rc == CW_OK)
-            count = (uint64_t) sqlite3_changes (self->db);
-    }
-    if (rc == CW_OK)
-        rc = cw_sql_release (self->db, "arbiter_erase");
-    if (rc != CW_OK)
-        cw_sql_rollback_to (self->db, "arbiter_erase");
-    if (rc == CW_OK && deleted)
-        *deleted = count;
-    return rc;
+    return cw_sql_erase_user (self->db, "arbiter_erase", s_sql, sizeof s_sql / sizeof s_sql [0],
+                              user_id, deleted);
 }

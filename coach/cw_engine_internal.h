@@ -64,6 +64,11 @@ int cw_sql_step_done (sqlite3_stmt *st);
 int cw_sql_savepoint (sqlite3 *db, const char *name);
 int cw_sql_release (sqlite3 *db, const char *name);
 void cw_sql_rollback_to (sqlite3 *db, const char *name);
+/*  Erasure of a person: runs each statement of sql (one parameter, ?1 = user_id) inside the
+ *  savepoint name, all or nothing. *deleted (may be NULL) gets the rows the last statement
+ *  removed (each module lists its main table last). */
+int cw_sql_erase_user (sqlite3 *db, const char *name, const char *const *sql, size_t n,
+                       const uint8_t *user_id, uint64_t *deleted);
 
 /*  Formats a duration in ms for people: "45 s", "2 min", "1 h 30 min" (en), "45秒", "2分",
  *  "1時間30分" (ja). */

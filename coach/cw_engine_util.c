@@ -229,6 +229,34 @@ cw_sql_rollback_to (sqlite3 *db, const char *name)
     cw_sql_exec (db, sql);
 }
 
+int
+cw_sql_erase_user (sqlite3 *db, const char *name, const char *const *sql, size_t n,
+                   const uint8_t *user_id, uint64_t *deleted)
+{
+    if (deleted)
+        *deleted = 0;
+    int rc = cw_sql_savepoint (db, name);
+    if (rc != CW_OK)
+        return rc;
+    uint64_t count = 0;
+    for (size_t i = 0; rc == CW_OK && i < n; i++) {
+        sqlite3_stmt *st = NULL;
+        if ((rc = cw_sql_prepare (db, sql [i], &st)) != CW_OK)
+            break;
+        sqlite3_bind_blob (st, 1, user_id, CW_ID_BYTES, SQLITE_STATIC);
+        rc = cw_sql_step_done (st);
+        if (rc == CW_OK)
+            count = (uint64_t) sqlite3_changes (db);
+    }
+    if (rc == CW_OK)
+        rc = cw_sql_release (db, name);
+    if (rc != CW_OK)
+        cw_sql_rollback_to (db, name);
+    if (rc == CW_OK && deleted)
+        *deleted = count;
+    return rc;
+}
+
 void
 cw_format_duration (uint64_t ms, bool japanese, char *buf, size_t size)
 {
