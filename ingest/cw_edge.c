@@ -20,7 +20,6 @@
 #include "cw_edge_internal.h"
 
 #include <sodium.h>
-#include <stdalign.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,61 +58,17 @@ struct _cw_edge_t {
 };
 
 /*  -------------------------------------------------------------------------------------------
- *  Capped protobuf-c allocator and downlink decoding
+ *  Downlink decoding (under cw_pb's capped allocator)
  */
 
-typedef union {
-    size_t size;
-    max_align_t align;
-} s_alloc_header_t;
-
-static void *
-s_capped_alloc (void *data, size_t size)
-{
-    cw_capped_allocator_t *self = data;
-    if (size > self->cap || self->used + size + sizeof (s_alloc_header_t) > self->cap) {
-        self->refused++;
-        return NULL;
-    }
-    s_alloc_header_t *h = malloc (sizeof *h + size);
-    if (!h) {
-        self->refused++;
-        return NULL;
-    }
-    h->size = size + sizeof *h;
-    self->used += h->size;
-    return h + 1;
-}
-
-static void
-s_capped_free (void *data, void *ptr)
-{
-    cw_capped_allocator_t *self = data;
-    if (!ptr)
-        return;
-    s_alloc_header_t *h = (s_alloc_header_t *) ptr - 1;
-    self->used -= h->size;
-    free (h);
-}
-
-void
-cw_capped_allocator_init (cw_capped_allocator_t *self, size_t cap)
-{
-    memset (self, 0, sizeof *self);
-    self->base.alloc = s_capped_alloc;
-    self->base.free = s_capped_free;
-    self->base.allocator_data = self;
-    self->cap = cap;
-}
-
 int
-cw_downlink_decode (cw_capped_allocator_t *alloc, const uint8_t *buf, size_t len,
+cw_downlink_decode (cw_pb_alloc_t *alloc, const uint8_t *buf, size_t len,
                     Coachwire__Downlink **out)
 {
     if (!alloc || !out || (!buf && len))
         return CW_EINVAL;
     *out = NULL;
-    cw_capped_allocator_init (alloc, CW_DOWNLINK_HEAP_MAX);
+    cw_pb_alloc_init (alloc, CW_DOWNLINK_HEAP_MAX);
     if (len > CW_DOWNLINK_MAX_BYTES)
         return CW_ETOOBIG;
     Coachwire__Downlink *msg = coachwire__downlink__unpack (&alloc->base, len, buf);
@@ -158,7 +113,7 @@ cw_downlink_decode (cw_capped_allocator_t *alloc, const uint8_t *buf, size_t len
 }
 
 void
-cw_downlink_free (cw_capped_allocator_t *alloc, Coachwire__Downlink **msg)
+cw_downlink_free (cw_pb_alloc_t *alloc, Coachwire__Downlink **msg)
 {
     if (!alloc || !msg || !*msg)
         return;
@@ -428,8 +383,8 @@ cw_edge_publish (cw_edge_t *self, const uint8_t *batch_pb, size_t len, uint16_t 
     /*  Decode once to catch a batch that the gateway would refuse for good. The app's own
      *  bytes, but still capped: packed fields expand (a 1-byte varint becomes 4 or 8 bytes and
      *  an empty meal entry a whole struct). */
-    cw_capped_allocator_t alloc;
-    cw_capped_allocator_init (&alloc, 64 * len + 64 * 1024);
+    cw_pb_alloc_t alloc;
+    cw_pb_alloc_init (&alloc, 64 * len + 64 * 1024);
     Coachwire__SensorBatch *batch = coachwire__sensor_batch__unpack (&alloc.base, len, batch_pb);
     if (!batch)
         return alloc.refused ? CW_ETOOBIG : CW_EDECODE;
@@ -793,7 +748,7 @@ cw_edge_nudges_each (cw_edge_t *self, cw_edge_nudge_each_fn *fn, void *ctx)
 static int
 s_handle (cw_edge_t *self, const uint8_t *data, size_t size, int *in_tx, uint64_t *garbage)
 {
-    cw_capped_allocator_t alloc;
+    cw_pb_alloc_t alloc;
     Coachwire__Downlink *msg = NULL;
     if (cw_downlink_decode (&alloc, data, size, &msg) != CW_OK) {
         (*garbage)++;

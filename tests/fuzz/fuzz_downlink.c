@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-    cw_capped_allocator_t alloc;
+    cw_pb_alloc_t alloc;
     Coachwire__Downlink *msg = NULL;
     int rc = cw_downlink_decode (&alloc, data, size, &msg);
     if (rc == CW_OK) {
