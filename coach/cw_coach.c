@@ -1037,7 +1037,7 @@ s_coach_actor (void *pipe, void *args)
     s_coach_t self;
     memset (&self, 0, sizeof self);
     self.config = args;
-    pthread_setname_np (pthread_self (), "cw-coach");
+    cw_actor_background ("cw-coach");
     int rc = s_setup (&self);
     cw_actor_ready (pipe, rc);
     if (rc != CW_OK) {

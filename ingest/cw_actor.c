@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <zmq.h>
 
 struct _cw_actor_t {
@@ -87,6 +89,12 @@ cw_actor_send (cw_actor_t *self, const void *data, size_t len)
     return zmq_send (self->pipe, data, len, 0) == (int) len ? CW_OK : CW_EIO;
 }
 
+void *
+cw_actor_pipe (cw_actor_t *self)
+{
+    return self ? self->pipe : NULL;
+}
+
 int
 cw_actor_is_term (const void *data, size_t len)
 {
@@ -104,4 +112,13 @@ cw_actor_destroy (cw_actor_t **self_p)
     zmq_close (self->pipe);
     free (self);
     *self_p = NULL;
+}
+
+void
+cw_actor_background (const char *name)
+{
+    pthread_setname_np (pthread_self (), name);
+    /* Linux: PRIO_PROCESS with a thread id sets that thread's nice value alone. */
+    if (setpriority (PRIO_PROCESS, (id_t) gettid (), 10) != 0)
+        fprintf (stderr, "coachwired: %s: cannot lower priority (ignored)\n", name);
 }

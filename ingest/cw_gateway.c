@@ -1,14 +1,17 @@
 /*  cw_gateway.c - the gateway actor (see include/coachwire/cw_gateway.h).
  *
- *  One thread, one poll loop over: its pipe, the devices' ROUTER and the control PULL.
- *  Accepted frames wait in `pending` until a group commit: when the socket has nothing more
- *  queued, when commit_max_frames are waiting, or when the oldest has waited commit_max_ms.
- *  Acks leave only after the commit that holds their frames.
+ *  One thread, one poll loop over: its pipe, the devices' ROUTER, the control PULL and the
+ *  committer. Accepted frames wait in the filling group until it goes to the committer (its
+ *  own thread, cw_committer.h): when the socket has nothing more queued, when
+ *  commit_max_frames are waiting, or when the oldest has waited commit_max_ms, and the
+ *  committer is free. While it syncs one group the gateway opens and checks the next. Acks
+ *  leave only when the group holding their frames comes back committed.
  */
 #include "coachwire/cw_gateway.h"
 #include "coachwire/cw_actor.h"
 #include "coachwire/cw_batch.h"
 #include "coachwire/cw_catalog.h"
+#include "coachwire/cw_committer.h"
 #include "coachwire/cw_consent.h"
 #include "coachwire/cw_strip.h"
 #include "coachwire/cw_cred.h"
@@ -29,13 +32,15 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define S_ROUTING_ID_MAX 256
+#define S_ROUTING_ID_MAX CW_COMMIT_ROUTING_ID_MAX
 #define S_STAGES 6
 #define S_MAX_CODES 64
 #define S_BACKOFF_MS 1000u
 #define S_COUNTER_FLUSH_US 250000u  /* counters and last-seen reach the store this often */
 #define S_DIRTY_MAX 4096u           /* devices with unflushed frames before a forced flush */
-#define S_CHECKPOINT_MS 250
+#define S_STAGE_SAMPLE 16u          /* stage CPU is read on one frame in this many (a thread CPU
+                                       clock read is a system call: timing every frame cost more
+                                       than some of the stages it timed) */
 
 static const char *s_stage_names [S_STAGES] = { "transport", "open", "decode_validate",
                                                  "reseal", "commit", "ack" };
@@ -45,23 +50,20 @@ static const char s_stored_context [] = "coachwire-stored-v1";
 
 struct _cw_gateway_t {
     cw_actor_t *actor;
-    cw_actor_t *checkpointer;           /* WAL checkpoints off the receive path */
     const cw_server_config_t *config;   /* owned by coachwired, immutable while we run */
     char endpoint [CW_ENDPOINT_MAX];    /* written by the actor before it reports ready */
 };
 
-/*  A frame opened and checked, waiting for its group commit. */
+
+/*  Every counter the gateway keeps between flushes: only uint64_t, so that s_counts_each can
+ *  walk them in one fixed order. */
 typedef struct {
-    uint8_t routing_id [S_ROUTING_ID_MAX];
-    size_t routing_id_len;
-    uint8_t device_id [CW_ID_BYTES];
-    uint8_t user_id [CW_ID_BYTES];
-    uint16_t stream;
-    uint64_t sequence;
-    uint8_t *sealed;            /* re-sealed payload; NULL for a known duplicate */
-    size_t sealed_len;
-    bool duplicate;
-} s_pending_t;
+    uint64_t bytes, commit_failures, rejected [S_MAX_CODES];
+    uint64_t stage_ns [S_STAGES];
+    uint64_t stripped [64];     /* per catalog entry: frames that had it stripped */
+    uint64_t frames_emptied;    /* frames with nothing granted: remembered, not stored */
+    uint64_t nudges_delivered, nudge_acks;
+} s_counts_t;
 
 typedef struct {
     const cw_server_config_t *config;
@@ -77,29 +79,31 @@ typedef struct {
     cw_pb_alloc_t alloc;
     uint8_t *plain;             /* CW_PAYLOAD_MAX_BYTES, sodium memory: it holds readings */
     uint8_t *packed;            /* the same, for a batch re-packed after consent stripping */
-    s_pending_t *pending;
-    size_t pending_count;
+    cw_committer_t *committer;
+    cw_commit_group_t *fill;    /* frames opened and checked, waiting for their commit */
+    cw_commit_group_t *spare;   /* the other group: NULL while it is with the committer */
     uint64_t oldest_pending_us;
-    uint8_t (*dirty) [CW_ID_BYTES];   /* devices with frames since the last commit */
+    uint8_t (*dirty) [CW_ID_BYTES];   /* devices with frames not yet counted in the store */
     size_t dirty_count;
-    /* counters since the last successful commit */
-    uint64_t accepted, duplicates, bytes, rejected [S_MAX_CODES], commits, commit_failures;
-    uint64_t stage_ns [S_STAGES];
-    uint64_t stripped [64];     /* per catalog entry: frames that had it stripped */
-    uint64_t frames_emptied;    /* frames with nothing granted: remembered, not stored */
-    uint64_t nudges_delivered, nudge_acks;
+    size_t dirty_out;           /* of those, the first dirty_out are in the group out */
+    /* counters not yet in the store; the group out carries `flushed` of them */
+    s_counts_t counts, flushed;
+    uint32_t stage_tick;        /* frames since the last timed one */
     uint64_t last_counter_flush_us;
     bool counters_dirty;        /* counts not yet in the store */
-    uint64_t commit_seq;        /* commits of frames so far, also in meta "commit_seq" */
-    int commit_seq_fd;          /* DATA_DIR/commit_seq: the same number, outside SQLite */
+    bool flush_out;             /* the group out carries counters and last-seen */
 } s_gateway_t;
 
-static uint64_t
-s_cpu_ns (void)
+/*  Adds the CPU since *t to a stage and moves *t on, on the sampled frames only (*t == 0 on
+ *  the others); the sum is scaled so that it stays a total over all frames. */
+static void
+s_stage (s_gateway_t *self, int stage, uint64_t *t)
 {
-    struct timespec ts;
-    clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+    if (*t == 0)
+        return;
+    uint64_t now = cw_thread_cpu_ns ();
+    self->counts.stage_ns [stage] += (now - *t) * S_STAGE_SAMPLE;
+    *t = now;
 }
 
 static void
@@ -175,7 +179,7 @@ s_reject (s_gateway_t *self, const uint8_t *routing_id, size_t routing_id_len, u
 {
     int idx = -code;
     if (idx > 0 && idx < S_MAX_CODES)
-        self->rejected [idx]++;
+        self->counts.rejected [idx]++;
     self->counters_dirty = true;
     Coachwire__FrameError err = COACHWIRE__FRAME_ERROR__INIT;
     err.stream = stream;
@@ -316,10 +320,10 @@ s_apply_consent (s_gateway_t *self, Coachwire__SensorBatch *batch, uint16_t stre
     }
     for (int i = 0; i < 64; i++)
         if (res.stripped_mask & (1ull << i))
-            self->stripped [i]++;
+            self->counts.stripped [i]++;
     self->counters_dirty = true;
     if (res.empty) {
-        self->frames_emptied++;
+        self->counts.frames_emptied++;
         *len = 0;
         return plain;
     }
@@ -381,7 +385,7 @@ s_deliver_nudge (s_gateway_t *self, const uint8_t *user_id, const uint8_t *nudge
     s_nudge_ctx_t c = { self, user_id, nudge_id, body, len, false };
     cw_device_cache_each (self->devices, s_nudge_to_device, &c);
     if (c.sent && cw_nudges_delivered (self->nudges, nudge_id, cw_now_ms ()) == CW_OK) {
-        self->nudges_delivered++;
+        self->counts.nudges_delivered++;
         self->counters_dirty = true;
     }
 }
@@ -402,7 +406,7 @@ s_pending_nudge (void *ctx, const cw_nudge_t *nudge)
         return;
     if (s_send_nudge (c->self, c->routing_id, c->routing_id_len, nudge->id, body, len)
         && cw_nudges_delivered (c->self->nudges, nudge->id, cw_now_ms ()) == CW_OK) {
-        c->self->nudges_delivered++;
+        c->self->counts.nudges_delivered++;
         c->self->counters_dirty = true;
     }
     free (body);
@@ -447,7 +451,7 @@ s_nudge_ack (s_gateway_t *self, cw_device_entry_t *dev, const cw_frame_header_t 
         rc = cw_nudges_feedback (self->nudges, dev->user_id, plain, (cw_feedback_t) h->stream,
                                  cw_now_ms ());
     if (rc == CW_OK) {
-        self->nudge_acks++;
+        self->counts.nudge_acks++;
         self->counters_dirty = true;
     }
     else if (rc != CW_EBUSY && rc != CW_EIO)
@@ -457,9 +461,8 @@ s_nudge_ack (s_gateway_t *self, cw_device_entry_t *dev, const cw_frame_header_t 
 
 /*  Handles one message from a device. */
 static void
-s_handle_frame (s_gateway_t *self, zmq_msg_t *rid, zmq_msg_t *msg)
+s_handle_frame (s_gateway_t *self, zmq_msg_t *rid, zmq_msg_t *msg, uint64_t t)
 {
-    uint64_t t0 = s_cpu_ns ();
     const uint8_t *frame = zmq_msg_data (msg);
     size_t frame_len = zmq_msg_size (msg);
     const uint8_t *routing_id = zmq_msg_data (rid);
@@ -497,8 +500,7 @@ s_handle_frame (s_gateway_t *self, zmq_msg_t *rid, zmq_msg_t *msg)
     rc = cw_envelope_open (self->plain, CW_PAYLOAD_MAX_BYTES, &plain_len, &h,
                            cw_device_cache_payload_key (self->devices, dev), device_id, frame,
                            frame_len);
-    uint64_t t1 = s_cpu_ns ();
-    self->stage_ns [STAGE_OPEN] += t1 - t0;
+    s_stage (self, STAGE_OPEN, &t);
     if (rc != CW_OK) {
         s_reject (self, routing_id, routing_id_len, h.stream, h.sequence, rc, NULL);
         return;
@@ -509,10 +511,11 @@ s_handle_frame (s_gateway_t *self, zmq_msg_t *rid, zmq_msg_t *msg)
         sodium_memzero (self->plain, plain_len);
         return;
     }
-    if (self->pending_count == self->config->commit_max_frames)
-        return;     /* cannot happen: the loop commits first; never overrun the array */
-    s_pending_t *p = &self->pending [self->pending_count];
-    memset (p, 0, offsetof (s_pending_t, sealed));
+    cw_commit_group_t *g = self->fill;
+    if (g->frame_count == g->frame_max)
+        return;     /* cannot happen: the loop stops reading when full; never overrun */
+    cw_commit_frame_t *p = &g->frames [g->frame_count];
+    memset (p, 0, offsetof (cw_commit_frame_t, sealed));
     memcpy (p->routing_id, routing_id, routing_id_len);
     p->routing_id_len = routing_id_len;
     memcpy (p->device_id, device_id, CW_ID_BYTES);
@@ -542,7 +545,8 @@ s_handle_frame (s_gateway_t *self, zmq_msg_t *rid, zmq_msg_t *msg)
     }
     if (seen) {
         p->duplicate = true;
-        self->pending_count++;
+        if (g->frame_count++ == 0)
+            self->oldest_pending_us = cw_mono_us ();
         sodium_memzero (self->plain, plain_len);
         return;
     }
@@ -551,8 +555,7 @@ s_handle_frame (s_gateway_t *self, zmq_msg_t *rid, zmq_msg_t *msg)
     rc = cw_batch_decode (&self->alloc, self->plain, plain_len, &batch, reason, sizeof reason);
     if (rc == CW_OK)
         rc = cw_batch_validate (batch, h.stream, now, reason, sizeof reason);
-    uint64_t t2 = s_cpu_ns ();
-    self->stage_ns [STAGE_DECODE] += t2 - t1;
+    s_stage (self, STAGE_DECODE, &t);
     if (rc != CW_OK) {
         cw_batch_free (&self->alloc, &batch);
         sodium_memzero (self->plain, plain_len);
@@ -585,53 +588,95 @@ s_handle_frame (s_gateway_t *self, zmq_msg_t *rid, zmq_msg_t *msg)
     sodium_memzero (self->plain, plain_len);
     if (keep_bytes == self->packed)
         sodium_memzero (self->packed, keep_len);
-    self->stage_ns [STAGE_RESEAL] += s_cpu_ns () - t2;
-    if (self->pending_count == 0)
+    s_stage (self, STAGE_RESEAL, &t);
+    if (g->frame_count++ == 0)
         self->oldest_pending_us = cw_mono_us ();
-    self->pending_count++;
-    self->bytes += frame_len;
+    self->counts.bytes += frame_len;
 }
 
-static int
-s_flush_counters (s_gateway_t *self)
+/*  Calls fn with the store name and address of every counter, always in the same order. */
+static void
+s_counts_each (s_counts_t *c, void (*fn) (void *ctx, const char *name, uint64_t *value),
+               void *ctx)
 {
-    char name [64];
-    int rc = CW_OK;
-#define S_ADD(n, v) if (rc == CW_OK && (v)) rc = cw_store_counter_add (self->store, n, v)
-    S_ADD ("frames_accepted", self->accepted);
-    S_ADD ("frames_duplicate", self->duplicates);
-    S_ADD ("bytes_accepted", self->bytes);
-    S_ADD ("commits", self->commits);
-    S_ADD ("commit_failures", self->commit_failures);
+    char name [CW_COMMIT_NAME_MAX];
+    fn (ctx, "bytes_accepted", &c->bytes);
+    fn (ctx, "commit_failures", &c->commit_failures);
     for (int i = 1; i < S_MAX_CODES; i++) {
         snprintf (name, sizeof name, "rejected.%s", cw_errname (-i));
-        S_ADD (name, self->rejected [i]);
+        fn (ctx, name, &c->rejected [i]);
     }
-    for (int s = 0; s < S_STAGES; s++) {
-        snprintf (name, sizeof name, "stage_ns.%s", s_stage_names [s]);
-        S_ADD (name, self->stage_ns [s]);
+    for (int i = 0; i < S_STAGES; i++) {
+        snprintf (name, sizeof name, "stage_ns.%s", s_stage_names [i]);
+        fn (ctx, name, &c->stage_ns [i]);
     }
     size_t n_fields = 0;
     const cw_catalog_entry_t *fields = cw_catalog_entries (&n_fields);
     for (size_t i = 0; i < n_fields && i < 64; i++) {
         snprintf (name, sizeof name, "stripped.%s", fields [i].name);
-        S_ADD (name, self->stripped [i]);
+        fn (ctx, name, &c->stripped [i]);
     }
-    S_ADD ("frames_nothing_granted", self->frames_emptied);
-    S_ADD ("nudges_delivered", self->nudges_delivered);
-    S_ADD ("nudge_acks", self->nudge_acks);
-#undef S_ADD
-    return rc;
+    fn (ctx, "frames_nothing_granted", &c->frames_emptied);
+    fn (ctx, "nudges_delivered", &c->nudges_delivered);
+    fn (ctx, "nudge_acks", &c->nudge_acks);
+}
+
+typedef struct {
+    cw_commit_group_t *group;
+    uint64_t *flushed;          /* walks self->flushed in step with the counters */
+    int rc;
+} s_flush_t;
+
+static void
+s_flush_one (void *ctx, const char *name, uint64_t *value)
+{
+    s_flush_t *f = ctx;
+    *f->flushed = 0;
+    if (f->rc == CW_OK && *value) {
+        f->rc = cw_commit_group_count (f->group, name, *value);
+        if (f->rc == CW_OK)
+            *f->flushed = *value;
+    }
+    f->flushed++;
 }
 
 static void
-s_clear_counters (s_gateway_t *self)
+s_flushed_done (void *ctx, const char *name, uint64_t *value)
 {
-    self->accepted = self->duplicates = self->bytes = self->commits = self->commit_failures = 0;
-    memset (self->rejected, 0, sizeof self->rejected);
-    memset (self->stage_ns, 0, sizeof self->stage_ns);
-    memset (self->stripped, 0, sizeof self->stripped);
-    self->frames_emptied = self->nudges_delivered = self->nudge_acks = 0;
+    (void) name;
+    uint64_t **flushed = ctx;
+    *value -= *(*flushed)++;
+}
+
+/*  Walks self->flushed alongside self->counts: both are s_counts_t, visited field by field. */
+static void
+s_counts_settle (s_gateway_t *self)
+{
+    uint64_t flushed [sizeof (s_counts_t) / sizeof (uint64_t)];
+    memcpy (flushed, &self->flushed, sizeof flushed);
+    uint64_t *cursor = flushed;
+    s_counts_each (&self->counts, s_flushed_done, &cursor);
+    memset (&self->flushed, 0, sizeof self->flushed);
+}
+
+/*  Puts the counters and the devices' frame counts into the group (they commit with it). */
+static void
+s_flush_into (s_gateway_t *self, cw_commit_group_t *g)
+{
+    uint64_t flushed [sizeof (s_counts_t) / sizeof (uint64_t)];
+    s_flush_t f = { g, flushed, CW_OK };
+    s_counts_each (&self->counts, s_flush_one, &f);
+    memcpy (&self->flushed, flushed, sizeof flushed);
+    self->dirty_out = 0;
+    for (size_t i = 0; i < self->dirty_count && g->seen_count < g->seen_max; i++) {
+        cw_device_entry_t *dev = cw_device_cache_get (self->devices, self->dirty [i]);
+        cw_commit_seen_t *seen = &g->seen [g->seen_count];
+        memcpy (seen->device_id, self->dirty [i], CW_ID_BYTES);
+        seen->frames = dev ? dev->frames : 0;
+        if (seen->frames)
+            g->seen_count++;
+        self->dirty_out = i + 1;
+    }
 }
 
 static void
@@ -641,81 +686,77 @@ s_mark_dirty (s_gateway_t *self, cw_device_entry_t *dev)
         memcpy (self->dirty [self->dirty_count++], dev->device_id, CW_ID_BYTES);
 }
 
-/*  Commits every pending frame in one transaction, then acks them all; on failure nothing is
- *  acked and the devices are told to back off (they resend: nothing acknowledged is lost).
- *  Counters and devices' last-seen ride along every S_COUNTER_FLUSH_US (or when forced):
- *  writing them with every small commit would cost more than the frames. */
+/*  The counted frames of the devices in the committed group are in the store now: take them
+ *  off, and keep in the list only devices that have gained frames since. */
 static void
-s_commit (s_gateway_t *self, bool force_flush)
+s_dirty_settle (s_gateway_t *self, const cw_commit_group_t *g)
 {
+    size_t s = 0;
+    for (size_t i = 0; i < self->dirty_out; i++) {
+        cw_device_entry_t *dev = cw_device_cache_get (self->devices, self->dirty [i]);
+        if (dev && s < g->seen_count
+            && memcmp (g->seen [s].device_id, self->dirty [i], CW_ID_BYTES) == 0)
+            dev->frames -= g->seen [s++].frames;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < self->dirty_count; i++) {
+        cw_device_entry_t *dev = cw_device_cache_get (self->devices, self->dirty [i]);
+        if (dev && dev->frames) {
+            if (kept != i)
+                memcpy (self->dirty [kept], self->dirty [i], CW_ID_BYTES);
+            kept++;
+        }
+    }
+    self->dirty_count = kept;
+    self->dirty_out = 0;
+}
+
+/*  Hands the filling group to the committer when it is free and there is something to write:
+ *  frames, or counters and last-seen that are due (every S_COUNTER_FLUSH_US, or when forced).
+ *  Writing the counters with every small commit would cost more than the frames. */
+static void
+s_dispatch (s_gateway_t *self, bool force_flush)
+{
+    if (!self->spare)
+        return;                 /* the committer has a group: this one keeps filling */
+    cw_commit_group_t *g = self->fill;
     uint64_t now_us = cw_mono_us ();
     bool flush = self->counters_dirty
                  && (force_flush || now_us - self->last_counter_flush_us >= S_COUNTER_FLUSH_US
-                     || self->dirty_count + self->config->commit_max_frames > S_DIRTY_MAX);
-    if (self->pending_count == 0 && !flush)
+                     || self->dirty_count + g->frame_max > S_DIRTY_MAX);
+    if (g->frame_count == 0 && !flush)
         return;
-    uint64_t t0 = s_cpu_ns ();
-    uint64_t now = cw_now_ms ();
-    uint64_t accepted = 0, duplicates = 0;
-    int rc = cw_store_begin (self->store);
-    for (size_t i = 0; rc == CW_OK && i < self->pending_count; i++) {
-        s_pending_t *p = &self->pending [i];
-        if (!p->duplicate)
-            rc = cw_store_frame_put (self->store, p->device_id, p->user_id, p->stream,
-                                     p->sequence, now, p->sealed, p->sealed_len,
-                                     &p->duplicate);
-        if (rc == CW_OK && p->duplicate)
-            duplicates++;
-        else if (rc == CW_OK)
-            accepted++;
+    g->now_ms = cw_now_ms ();
+    if (flush) {
+        s_flush_into (self, g);
+        self->counters_dirty = false;
+        self->last_counter_flush_us = now_us;
     }
-    self->accepted += accepted;
-    self->duplicates += duplicates;
-    if (self->pending_count)
-        self->commits++;
-    for (size_t i = 0; rc == CW_OK && flush && i < self->dirty_count; i++) {
-        cw_device_entry_t *dev = cw_device_cache_get (self->devices, self->dirty [i]);
-        if (dev && dev->frames)
-            rc = cw_store_device_seen (self->store, dev->device_id, now, dev->frames);
+    if (cw_committer_submit (self->committer, g) != CW_OK) {
+        /* cannot happen while spare is held; keep filling rather than lose the group */
+        self->counters_dirty = true;
+        s_counts_settle (self);
+        g->counter_count = g->seen_count = 0;
+        return;
     }
-    if (rc == CW_OK && flush)
-        rc = s_flush_counters (self);
-    char seq_text [24] = "";
-    if (rc == CW_OK && self->pending_count) {
-        snprintf (seq_text, sizeof seq_text, "%llu", (unsigned long long) self->commit_seq + 1);
-        rc = cw_store_meta_set (self->store, "commit_seq", seq_text);
-    }
-    if (rc == CW_OK)
-        rc = cw_store_commit (self->store);
-    if (rc == CW_OK && self->pending_count) {
-        /* Outside SQLite too, after the commit: at start a database whose count is behind
-         * this file lost commits we acknowledged (a damaged or cut WAL), and is refused. No
-         * fsync: the page cache survives our own crash; after a power loss the file can only
-         * be older than the database, never a false alarm. */
-        self->commit_seq++;
-        if (self->commit_seq_fd >= 0) {
-            char line [32];
-            int n = snprintf (line, sizeof line, "%-20s\n", seq_text);
-            if (pwrite (self->commit_seq_fd, line, (size_t) n, 0) != n)
-                fprintf (stderr, "coachwired: gateway: commit_seq: %s\n", strerror (errno));
+    self->flush_out = flush;
+    self->fill = self->spare;
+    self->spare = NULL;
+}
+
+/*  The group came back from the committer: ack its frames, or on failure tell their devices to
+ *  back off (they resend: nothing acknowledged is lost). */
+static void
+s_group_done (s_gateway_t *self, cw_commit_group_t *g)
+{
+    uint64_t t = cw_thread_cpu_ns ();
+    if (g->rc == CW_OK) {
+        if (self->flush_out) {
+            s_counts_settle (self);
+            s_dirty_settle (self, g);
         }
-    }
-    self->stage_ns [STAGE_COMMIT] += s_cpu_ns () - t0;
-    uint64_t t1 = s_cpu_ns ();
-    if (rc == CW_OK) {
-        if (flush) {
-            s_clear_counters (self);
-            for (size_t i = 0; i < self->dirty_count; i++) {
-                cw_device_entry_t *dev = cw_device_cache_get (self->devices, self->dirty [i]);
-                if (dev)
-                    dev->frames = 0;
-            }
-            self->dirty_count = 0;
-            self->counters_dirty = false;
-            self->last_counter_flush_us = now_us;
-        }
-        for (size_t i = 0; i < self->pending_count; i++) {
-            s_pending_t *p = &self->pending [i];
+        for (size_t i = 0; i < g->frame_count; i++) {
+            cw_commit_frame_t *p = &g->frames [i];
             cw_device_entry_t *dev = cw_device_cache_get (self->devices, p->device_id);
             if (dev && !p->duplicate) {
                 s_mark_dirty (self, dev);
@@ -731,34 +772,41 @@ s_commit (s_gateway_t *self, bool force_flush)
             down.ack = &ack;
             s_send_downlink (self, p->routing_id, p->routing_id_len, &down);
         }
-        if (self->pending_count) {
-            self->counters_dirty = true;
-            if (accepted)   /* new frames: the coach reads them now, not at its next timeout */
-                zmq_send (self->coach, "tick", 4, ZMQ_DONTWAIT);
-        }
-        self->stage_ns [STAGE_ACK] += s_cpu_ns () - t1;
+        if (g->frame_count)
+            self->counters_dirty = true;    /* last-seen and frame counts of the devices */
+        if (g->accepted)    /* new frames: the coach reads them now, not at its next timeout */
+            zmq_send (self->coach, "tick", 4, ZMQ_DONTWAIT);
+        if (g->frame_count)
+            self->counts.stage_ns [STAGE_ACK] += cw_thread_cpu_ns () - t;
     }
     else {
-        cw_store_rollback (self->store);
-        self->accepted -= accepted;
-        self->duplicates -= duplicates;
-        if (self->pending_count)
-            self->commits--;
-        self->commit_failures++;
+        /* the flushed counters were not written: they stay counted here */
+        memset (&self->flushed, 0, sizeof self->flushed);
+        self->dirty_out = 0;
+        if (self->flush_out)
+            self->counters_dirty = true;
+        self->counts.commit_failures++;
         self->counters_dirty = true;
         fprintf (stderr, "coachwired: gateway: commit of %zu frames failed: %s (%s); devices "
-                 "told to back off\n", self->pending_count, cw_strerror (rc),
-                 cw_store_errmsg (self->store));
-        for (size_t i = 0; i < self->pending_count; i++)
-            s_backoff (self, self->pending [i].routing_id, self->pending [i].routing_id_len,
-                       rc == CW_ENOSPC ? CW_ENOSPC : CW_EBUSY,
-                       rc == CW_ENOSPC ? "service storage is full" : "service storage failed");
+                 "told to back off\n", g->frame_count, cw_strerror (g->rc), g->error);
+        for (size_t i = 0; i < g->frame_count; i++)
+            s_backoff (self, g->frames [i].routing_id, g->frames [i].routing_id_len,
+                       g->rc == CW_ENOSPC ? CW_ENOSPC : CW_EBUSY,
+                       g->rc == CW_ENOSPC ? "service storage is full"
+                                          : "service storage failed");
     }
-    for (size_t i = 0; i < self->pending_count; i++) {
-        free (self->pending [i].sealed);
-        self->pending [i].sealed = NULL;
-    }
-    self->pending_count = 0;
+    self->flush_out = false;
+    cw_commit_group_reset (g);
+    self->spare = g;
+}
+
+/*  Waits for the group out, if any, and settles it. */
+static void
+s_settle_out (s_gateway_t *self)
+{
+    cw_commit_group_t *g = cw_committer_take (self->committer);
+    if (g)
+        s_group_done (self, g);
 }
 
 typedef struct {
@@ -804,12 +852,16 @@ s_handle_router (s_gateway_t *self)
     zmq_msg_t rid, msg;
     zmq_msg_init (&rid);
     zmq_msg_init (&msg);
-    uint64_t t0 = s_cpu_ns ();
+    uint64_t t = 0;
+    if (++self->stage_tick >= S_STAGE_SAMPLE) {
+        self->stage_tick = 0;
+        t = cw_thread_cpu_ns ();
+    }
     if (zmq_msg_recv (&rid, self->router, ZMQ_DONTWAIT) < 0)
         goto done;
     if (!zmq_msg_more (&rid) || zmq_msg_recv (&msg, self->router, 0) < 0)
         goto done;
-    self->stage_ns [STAGE_TRANSPORT] += s_cpu_ns () - t0;
+    s_stage (self, STAGE_TRANSPORT, &t);
     if (zmq_msg_more (&msg)) {
         /* multipart from a device: not our protocol; drain the rest and refuse */
         zmq_msg_t extra;
@@ -831,7 +883,7 @@ s_handle_router (s_gateway_t *self)
                   CW_ETOOBIG, "frame larger than 1 MiB");
         goto done;
     }
-    s_handle_frame (self, &rid, &msg);
+    s_handle_frame (self, &rid, &msg, t);
 done:
     zmq_msg_close (&rid);
     zmq_msg_close (&msg);
@@ -880,12 +932,13 @@ s_setup (s_gateway_t *self)
         return rc;
     if ((rc = cw_store_autocheckpoint (self->store, false)) != CW_OK)
         return rc;
-    char text [24];
-    if (cw_store_meta_get (self->store, "commit_seq", text, sizeof text) == CW_OK)
-        self->commit_seq = strtoull (text, NULL, 10);
     char path [CW_ENDPOINT_MAX + 32];
     snprintf (path, sizeof path, "%s/commit_seq", c->data_dir);
-    self->commit_seq_fd = open (path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if ((rc = cw_committer_new (&self->committer, c->zmq_ctx, c->db_path, path)) != CW_OK
+        || (rc = cw_commit_group_new (&self->fill, c->commit_max_frames, S_DIRTY_MAX)) != CW_OK
+        || (rc = cw_commit_group_new (&self->spare, c->commit_max_frames, S_DIRTY_MAX))
+           != CW_OK)
+        return rc;
     if ((rc = cw_consent_open (&self->consent, self->store)) != CW_OK
         || (rc = cw_nudges_open (&self->nudges, self->store)) != CW_OK)
         return rc;
@@ -899,9 +952,8 @@ s_setup (s_gateway_t *self)
     cw_pb_alloc_init (&self->alloc, 0);
     self->plain = sodium_malloc (CW_PAYLOAD_MAX_BYTES);
     self->packed = sodium_malloc (CW_PAYLOAD_MAX_BYTES);
-    self->pending = calloc (c->commit_max_frames, sizeof *self->pending);
     self->dirty = calloc (S_DIRTY_MAX, sizeof *self->dirty);
-    if (!self->plain || !self->packed || !self->pending || !self->dirty)
+    if (!self->plain || !self->packed || !self->dirty)
         return CW_ENOMEM;
     return CW_OK;
 }
@@ -909,8 +961,16 @@ s_setup (s_gateway_t *self)
 static void
 s_teardown (s_gateway_t *self)
 {
-    if (self->store)
-        s_commit (self, true);
+    /* SIGTERM: what is in flight is committed and acked (or, if that fails, left unacked) */
+    if (self->committer) {
+        s_settle_out (self);
+        if (self->fill)
+            s_dispatch (self, true);
+        s_settle_out (self);
+    }
+    cw_committer_destroy (&self->committer);
+    cw_commit_group_destroy (&self->fill);
+    cw_commit_group_destroy (&self->spare);
     cw_device_cache_destroy (&self->devices);
     cw_consent_destroy (&self->consent);
     cw_nudges_destroy (&self->nudges);
@@ -919,13 +979,10 @@ s_teardown (s_gateway_t *self)
         sodium_free (self->plain);
     if (self->packed)
         sodium_free (self->packed);
-    free (self->pending);
     free (self->dirty);
     zmq_close (self->router);
     zmq_close (self->control);
     zmq_close (self->coach);
-    if (self->commit_seq_fd >= 0)
-        close (self->commit_seq_fd);
 }
 
 static void
@@ -933,7 +990,6 @@ s_gateway_actor (void *pipe, void *args)
 {
     s_gateway_t self;
     memset (&self, 0, sizeof self);
-    self.commit_seq_fd = -1;
     self.owner = args;
     self.config = self.owner->config;
     pthread_setname_np (pthread_self (), "cw-gateway");
@@ -943,20 +999,26 @@ s_gateway_actor (void *pipe, void *args)
         s_teardown (&self);
         return;
     }
+    void *committed = cw_committer_pipe (self.committer);
     bool running = true;
     while (running) {
+        cw_commit_group_t *g = self.fill;
+        bool room = g->frame_count < g->frame_max;
         long timeout = -1;
-        if (self.pending_count) {
+        if (g->frame_count && self.spare) {
             uint64_t age_us = cw_mono_us () - self.oldest_pending_us;
             uint64_t max_us = (uint64_t) self.config->commit_max_ms * 1000u;
             timeout = age_us >= max_us ? 0 : (long) ((max_us - age_us) / 1000u);
         }
-        else if (self.counters_dirty)
+        else if (self.counters_dirty && self.spare)
             timeout = 100;
+        /* a full group reads no more frames until the committer takes it: they wait in
+         * libzmq's queue (and the devices' windows), not in our memory */
         zmq_pollitem_t items [] = { { pipe, 0, ZMQ_POLLIN, 0 },
                                     { self.control, 0, ZMQ_POLLIN, 0 },
+                                    { committed, 0, ZMQ_POLLIN, 0 },
                                     { self.router, 0, ZMQ_POLLIN, 0 } };
-        if (zmq_poll (items, 3, timeout) < 0)
+        if (zmq_poll (items, room ? 4 : 3, timeout) < 0)
             break;
         if (items [0].revents & ZMQ_POLLIN) {
             char buf [16];
@@ -966,57 +1028,42 @@ s_gateway_actor (void *pipe, void *args)
         }
         if (items [1].revents & ZMQ_POLLIN)
             s_handle_control (&self);
-        if (items [2].revents & ZMQ_POLLIN) {
-            /* Drain what is queued, committing whenever the batch is full. */
+        if (items [2].revents & ZMQ_POLLIN)
+            s_settle_out (&self);
+        if (room && (items [3].revents & ZMQ_POLLIN)) {
+            /* Drain what is queued while the group has room. */
             int events = ZMQ_POLLIN;
             size_t len = sizeof events;
             while (running && (events & ZMQ_POLLIN)) {
                 /* Control first, even mid-drain: a revocation or consent withdrawal must
                  * overtake frames that are already queued behind it. */
-                int control_events = 0;
-                size_t clen = sizeof control_events;
-                if (zmq_getsockopt (self.control, ZMQ_EVENTS, &control_events, &clen) == 0
-                    && (control_events & ZMQ_POLLIN))
+                int other = 0;
+                size_t olen = sizeof other;
+                if (zmq_getsockopt (self.control, ZMQ_EVENTS, &other, &olen) == 0
+                    && (other & ZMQ_POLLIN))
                     s_handle_control (&self);
+                /* A group back mid-drain: ack it and hand over what has gathered at once,
+                 * so the committer never idles while frames wait. */
+                olen = sizeof other;
+                if (!self.spare && zmq_getsockopt (committed, ZMQ_EVENTS, &other, &olen) == 0
+                    && (other & ZMQ_POLLIN)) {
+                    s_settle_out (&self);
+                    s_dispatch (&self, false);
+                }
                 s_handle_router (&self);
-                if (self.pending_count >= self.config->commit_max_frames)
-                    s_commit (&self, false);
+                if (self.fill->frame_count == self.fill->frame_max) {
+                    s_dispatch (&self, false);
+                    if (self.fill->frame_count == self.fill->frame_max)
+                        break;      /* full and the committer busy: wait for it */
+                }
                 if (zmq_getsockopt (self.router, ZMQ_EVENTS, &events, &len) != 0)
                     break;
             }
         }
-        /* Nothing more queued (or the oldest waited long enough): commit now. */
-        s_commit (&self, false);
+        /* Nothing more queued (or the oldest waited long enough): hand it over if we can. */
+        s_dispatch (&self, false);
     }
     s_teardown (&self);
-}
-
-/*  Runs PASSIVE WAL checkpoints on its own connection: they never block the gateway's commits,
- *  and their fsyncs stall no one who is waiting for an ack. */
-static void
-s_checkpoint_actor (void *pipe, void *args)
-{
-    const cw_server_config_t *config = args;
-    cw_store_t *store = NULL;
-    int rc = cw_store_open (&store, config->db_path, false);
-    cw_actor_ready (pipe, rc);
-    if (rc != CW_OK)
-        return;
-    pthread_setname_np (pthread_self (), "cw-checkpoint");
-    while (true) {
-        zmq_pollitem_t item = { pipe, 0, ZMQ_POLLIN, 0 };
-        if (zmq_poll (&item, 1, S_CHECKPOINT_MS) < 0)
-            break;
-        if (item.revents & ZMQ_POLLIN) {
-            char buf [16];
-            int n = zmq_recv (pipe, buf, sizeof buf, 0);
-            if (n >= 0 && cw_actor_is_term (buf, (size_t) n))
-                break;
-        }
-        if (cw_store_checkpoint (store) != CW_OK)
-            fprintf (stderr, "coachwired: checkpoint: %s\n", cw_store_errmsg (store));
-    }
-    cw_store_destroy (&store);
 }
 
 int
@@ -1030,9 +1077,6 @@ cw_gateway_start (cw_gateway_t **out, const cw_server_config_t *config)
         return CW_ENOMEM;
     self->config = config;
     int rc = cw_actor_new (&self->actor, config->zmq_ctx, s_gateway_actor, self);
-    if (rc == CW_OK)
-        rc = cw_actor_new (&self->checkpointer, config->zmq_ctx, s_checkpoint_actor,
-                           (void *) config);
     if (rc != CW_OK) {
         cw_actor_destroy (&self->actor);
         free (self);
@@ -1054,7 +1098,6 @@ cw_gateway_destroy (cw_gateway_t **self_p)
     if (!self_p || !*self_p)
         return;
     cw_actor_destroy (&(*self_p)->actor);
-    cw_actor_destroy (&(*self_p)->checkpointer);
     free (*self_p);
     *self_p = NULL;
 }

@@ -16,8 +16,12 @@
 
 #define S_SCHEMA_VERSION "1"
 
+#define S_BUSY_TIMEOUT_MS 5000
+#define S_RESTART_WAIT_MS 0     /* a writer's checkpoint never waits for the lock */
+
 struct _cw_store_t {
     sqlite3 *db;
+    int wal_frames;                 /* after our last commit (autocheckpoint off only) */
     sqlite3_stmt *seen_insert;      /* hot path statements, prepared once */
     sqlite3_stmt *frame_insert;
     sqlite3_stmt *counter_add;
@@ -61,6 +65,14 @@ cw_mono_us (void)
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
     return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+uint64_t
+cw_thread_cpu_ns (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
 
 static int
@@ -121,7 +133,7 @@ cw_store_open (cw_store_t **out, const char *path, bool create)
     int rc = s_rc (sqlite3_open_v2 (path, &self->db, flags, NULL));
     if (rc != CW_OK)
         goto done;
-    sqlite3_busy_timeout (self->db, 5000);
+    sqlite3_busy_timeout (self->db, S_BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes (self->db, 1);
     /* synchronous=FULL: an ack promises the frame survives power loss, so each commit syncs. */
     /* secure_delete: an erased or stripped payload is overwritten, not left in free pages. */
@@ -571,16 +583,48 @@ cw_store_frame_max_sequence (cw_store_t *self, const uint8_t *device_id, uint16_
 }
 
 int
-cw_store_checkpoint (cw_store_t *self)
+cw_store_checkpoint (cw_store_t *self, bool restart, int *wal_frames, int *backfilled)
 {
-    int r = sqlite3_wal_checkpoint_v2 (self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    int log = 0, done = 0;
+    /* never waits: when another checkpoint is running, the next try will do */
+    if (restart)
+        sqlite3_busy_timeout (self->db, S_RESTART_WAIT_MS);
+    int r = sqlite3_wal_checkpoint_v2 (self->db, NULL, restart ? SQLITE_CHECKPOINT_FULL
+                                                               : SQLITE_CHECKPOINT_PASSIVE,
+                                       &log, &done);
+    if (restart)
+        sqlite3_busy_timeout (self->db, S_BUSY_TIMEOUT_MS);
+    if (wal_frames)
+        *wal_frames = log;
+    if (backfilled)
+        *backfilled = done;
+    if (r == SQLITE_OK && restart)
+        self->wal_frames = 0;
     return r == SQLITE_BUSY ? CW_OK : s_rc (r);
+}
+
+static int
+s_wal_hook (void *ctx, sqlite3 *db, const char *name, int frames)
+{
+    (void) db;
+    (void) name;
+    ((cw_store_t *) ctx)->wal_frames = frames;
+    return SQLITE_OK;
 }
 
 int
 cw_store_autocheckpoint (cw_store_t *self, bool on)
 {
-    return s_rc (sqlite3_wal_autocheckpoint (self->db, on ? 1000 : 0));
+    if (on)
+        return s_rc (sqlite3_wal_autocheckpoint (self->db, 1000));
+    sqlite3_wal_hook (self->db, s_wal_hook, self);  /* replaces SQLite's automatic one */
+    return CW_OK;
+}
+
+int
+cw_store_wal_frames (const cw_store_t *self)
+{
+    return self ? self->wal_frames : 0;
 }
 
 int

@@ -29,8 +29,14 @@ CW_EXPORT void cw_actor_destroy (cw_actor_t **self_p);
 CW_EXPORT void cw_actor_ready (void *pipe, int rc);
 /*  Sends a message to the actor (from its owner's thread). */
 CW_EXPORT int cw_actor_send (cw_actor_t *self, const void *data, size_t len);
+/*  The owner's end of the pipe: poll it for what the actor sends back. */
+CW_EXPORT void *cw_actor_pipe (cw_actor_t *self);
 /*  True when the message just read from the pipe is CW_ACTOR_TERM. */
 CW_EXPORT int cw_actor_is_term (const void *data, size_t len);
+/*  Lowers the calling thread's CPU priority (nice +10) and names it: for work that may wait
+ *  (analysis, checkpoints) so that it never delays the threads an ack waits for. Lowering is
+ *  always allowed, so this needs no privilege. */
+CW_EXPORT void cw_actor_background (const char *name);
 
 #ifdef __cplusplus
 }

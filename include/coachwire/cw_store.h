@@ -125,11 +125,21 @@ CW_EXPORT int cw_store_frame_seen (cw_store_t *self, const uint8_t *device_id, u
 CW_EXPORT int cw_store_frame_max_sequence (cw_store_t *self, const uint8_t *device_id,
                                            uint16_t stream, uint64_t *max) CW_MUST_CHECK;
 
-/*  WAL checkpoints. The gateway turns automatic checkpoints off on its connection (a
- *  checkpoint's fsyncs would stall the thread that receives and acks) and a checkpointer
- *  thread calls cw_store_checkpoint (PASSIVE: never blocks writers) on its own connection. */
+/*  WAL checkpoints. The gateway turns automatic checkpoints off on its connections (a
+ *  checkpoint's fsyncs would stall the commits devices wait for) and a checkpointer thread
+ *  calls cw_store_checkpoint on its own connection: PASSIVE, never blocking writers. Under a
+ *  steady write load those never finish (the writer keeps appending) and a WAL that only
+ *  grows makes every commit allocate and zero new file blocks, so the writer itself, between
+ *  two commits, calls it with restart: FULL, without waiting for the lock (another
+ *  checkpoint running: CW_OK, nothing done), so that its next commit starts the WAL over.
+ *  *wal_frames and *backfilled (each may be NULL) get the WAL's length and how much of it is
+ *  in the database now, in frames. */
 CW_EXPORT int cw_store_autocheckpoint (cw_store_t *self, bool on) CW_MUST_CHECK;
-CW_EXPORT int cw_store_checkpoint (cw_store_t *self) CW_MUST_CHECK;
+CW_EXPORT int cw_store_checkpoint (cw_store_t *self, bool restart, int *wal_frames,
+                                   int *backfilled) CW_MUST_CHECK;
+/*  With automatic checkpoints off: the WAL's length in frames after this connection's last
+ *  commit (0 after a restart), for a writer that decides when the WAL should start over. */
+CW_EXPORT int cw_store_wal_frames (const cw_store_t *self);
 
 /*  One stored frame, handed to a cw_frame_fn. Pointers valid only during the call. */
 typedef struct {
@@ -165,9 +175,11 @@ CW_EXPORT int cw_store_counter_add (cw_store_t *self, const char *name, uint64_t
 CW_EXPORT int cw_store_counter_each (cw_store_t *self, cw_counter_fn fn, void *ctx)
     CW_MUST_CHECK;
 
-/*  Unix time in ms (realtime clock) and a monotonic clock in microseconds. */
+/*  Unix time in ms (realtime clock), a monotonic clock in microseconds, and the calling
+ *  thread's CPU time in nanoseconds (a system call: read it sparingly on hot paths). */
 CW_EXPORT uint64_t cw_now_ms (void);
 CW_EXPORT uint64_t cw_mono_us (void);
+CW_EXPORT uint64_t cw_thread_cpu_ns (void);
 
 #ifdef __cplusplus
 }
