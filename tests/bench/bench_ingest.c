@@ -1000,9 +1000,9 @@ s_print_text (const s_bench_t *b)
     S_ROW ("open (AEAD, device key)", stage_us [1]);
     S_ROW ("dedup lookup + decode + validate", stage_us [2]);
     S_ROW ("re-seal (person key)", stage_us [3]);
-    S_ROW ("commit (frame inserts)", stage_us [4]);
+    S_ROW ("commit: inserts (committer thread)", stage_us [4]);
     S_ROW ("ack", stage_us [5]);
-    S_ROW ("other (COMMIT+counters, poll, ZAP)", other_us);
+    S_ROW ("other: WAL sync, checkpoint, coach", other_us);
     S_ROW ("total service CPU", total_us);
     S_ROW ("  of which the gateway thread", gateway_us);
     S_ROW ("load generator CPU (bench process)", client_us);
