@@ -17,6 +17,7 @@
 
 #define S_WAL_RESTART_FRAMES 4096   /* 16 MiB of WAL: then start it over ... */
 #define S_WAL_RESIDUE_FRAMES 512    /* ... once the checkpointer has copied all but this */
+#define S_WAL_MAX_FRAMES 65536      /* 256 MiB: the writer copies it, however long it takes */
 #define S_CHECKPOINT_MS 50          /* short and often: each one's fsync delays commits less */
 
 struct _cw_committer_t {
@@ -205,9 +206,14 @@ s_committer_actor (void *pipe, void *args)
          * if the checkpointer is busy, after the next commit) and the next commit starts
          * the WAL over. */
         int wal = cw_store_wal_frames (self.store);
-        if (wal > S_WAL_RESTART_FRAMES
-            && wal - atomic_load (&owner->wal_backfilled) < S_WAL_RESIDUE_FRAMES
-            && cw_store_checkpoint (self.store, true, NULL, NULL) != CW_OK)
+        bool caught_up = wal - atomic_load (&owner->wal_backfilled) < S_WAL_RESIDUE_FRAMES;
+        /* Past S_WAL_MAX_FRAMES the load is more than the checkpointer can copy: then we
+         * copy it ourselves, and the time that takes slows the commits (and the acks) down
+         * to what the disk can hold, rather than letting the WAL fill it. */
+        if (wal > S_WAL_RESTART_FRAMES && (caught_up || wal > S_WAL_MAX_FRAMES)
+            && cw_store_checkpoint (self.store, caught_up ? CW_CHECKPOINT_CATCH_UP
+                                                          : CW_CHECKPOINT_FORCE, NULL, NULL)
+               != CW_OK)
             fprintf (stderr, "coachwired: committer: checkpoint: %s\n",
                      cw_store_errmsg (self.store));
     }
@@ -238,7 +244,7 @@ s_checkpoint_actor (void *pipe, void *args)
                 break;
         }
         int backfilled = 0;
-        if (cw_store_checkpoint (store, false, NULL, &backfilled) == CW_OK)
+        if (cw_store_checkpoint (store, CW_CHECKPOINT_PASSIVE, NULL, &backfilled) == CW_OK)
             atomic_store (&owner->wal_backfilled, backfilled);
         else
             fprintf (stderr, "coachwired: checkpoint: %s\n", cw_store_errmsg (store));

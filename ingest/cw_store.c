@@ -17,7 +17,6 @@
 #define S_SCHEMA_VERSION "1"
 
 #define S_BUSY_TIMEOUT_MS 5000
-#define S_RESTART_WAIT_MS 0     /* a writer's checkpoint never waits for the lock */
 
 struct _cw_store_t {
     sqlite3 *db;
@@ -583,22 +582,23 @@ cw_store_frame_max_sequence (cw_store_t *self, const uint8_t *device_id, uint16_
 }
 
 int
-cw_store_checkpoint (cw_store_t *self, bool restart, int *wal_frames, int *backfilled)
+cw_store_checkpoint (cw_store_t *self, cw_checkpoint_t mode, int *wal_frames,
+                     int *backfilled)
 {
     int log = 0, done = 0;
-    /* never waits: when another checkpoint is running, the next try will do */
-    if (restart)
-        sqlite3_busy_timeout (self->db, S_RESTART_WAIT_MS);
-    int r = sqlite3_wal_checkpoint_v2 (self->db, NULL, restart ? SQLITE_CHECKPOINT_FULL
-                                                               : SQLITE_CHECKPOINT_PASSIVE,
-                                       &log, &done);
-    if (restart)
+    /* catching up never waits: when another checkpoint is running, the next try will do */
+    if (mode == CW_CHECKPOINT_CATCH_UP)
+        sqlite3_busy_timeout (self->db, 0);
+    int r = sqlite3_wal_checkpoint_v2 (self->db, NULL, mode == CW_CHECKPOINT_PASSIVE
+                                                       ? SQLITE_CHECKPOINT_PASSIVE
+                                                       : SQLITE_CHECKPOINT_FULL, &log, &done);
+    if (mode == CW_CHECKPOINT_CATCH_UP)
         sqlite3_busy_timeout (self->db, S_BUSY_TIMEOUT_MS);
     if (wal_frames)
         *wal_frames = log;
     if (backfilled)
         *backfilled = done;
-    if (r == SQLITE_OK && restart)
+    if (r == SQLITE_OK && mode != CW_CHECKPOINT_PASSIVE)
         self->wal_frames = 0;
     return r == SQLITE_BUSY ? CW_OK : s_rc (r);
 }

@@ -3,7 +3,8 @@
  *  ROUTER + CURVE (ZAP domain "gateway": enrolled, unrevoked devices only). Per frame:
  *  identify the device by its ZAP User-Id (never by the frame) -> open (AEAD, associated data
  *  checked) -> dedup on (device, stream, sequence), permanent -> decode (capped allocator) and
- *  validate -> re-seal under the person's data key -> group commit -> ack. A bad frame gets a
+ *  validate -> re-seal under the person's data key -> group commit (cw_committer.h: its own
+ *  thread, so the next group is checked while one syncs) -> ack. A bad frame gets a
  *  FrameError with a code and reason, is counted, and nothing else is disturbed. If storage
  *  fails, pending frames are not acked and their devices get a Backoff.
  */

@@ -127,15 +127,21 @@ CW_EXPORT int cw_store_frame_max_sequence (cw_store_t *self, const uint8_t *devi
 
 /*  WAL checkpoints. The gateway turns automatic checkpoints off on its connections (a
  *  checkpoint's fsyncs would stall the commits devices wait for) and a checkpointer thread
- *  calls cw_store_checkpoint on its own connection: PASSIVE, never blocking writers. Under a
- *  steady write load those never finish (the writer keeps appending) and a WAL that only
- *  grows makes every commit allocate and zero new file blocks, so the writer itself, between
- *  two commits, calls it with restart: FULL, without waiting for the lock (another
- *  checkpoint running: CW_OK, nothing done), so that its next commit starts the WAL over.
- *  *wal_frames and *backfilled (each may be NULL) get the WAL's length and how much of it is
- *  in the database now, in frames. */
+ *  runs PASSIVE ones on its own connection: they never block writers. Under a steady write
+ *  load those never finish (the writer keeps appending) and a WAL that only grows makes every
+ *  commit allocate and zero new file blocks, so the writer itself, between two commits, runs
+ *  CATCH_UP (FULL, but never waiting for the lock: another checkpoint running means CW_OK and
+ *  nothing done), after which its next commit starts the WAL over; or FORCE (FULL, waiting)
+ *  when the WAL has outgrown what the checkpointer can copy. *wal_frames and *backfilled
+ *  (each may be NULL) get the WAL's length and how much of it is in the database, in frames. */
+typedef enum {
+    CW_CHECKPOINT_PASSIVE,
+    CW_CHECKPOINT_CATCH_UP,
+    CW_CHECKPOINT_FORCE
+} cw_checkpoint_t;
+
 CW_EXPORT int cw_store_autocheckpoint (cw_store_t *self, bool on) CW_MUST_CHECK;
-CW_EXPORT int cw_store_checkpoint (cw_store_t *self, bool restart, int *wal_frames,
+CW_EXPORT int cw_store_checkpoint (cw_store_t *self, cw_checkpoint_t mode, int *wal_frames,
                                    int *backfilled) CW_MUST_CHECK;
 /*  With automatic checkpoints off: the WAL's length in frames after this connection's last
  *  commit (0 after a restart), for a writer that decides when the WAL should start over. */
