@@ -15,9 +15,11 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define S_WAL_RESTART_FRAMES 4096   /* 16 MiB of WAL: then start it over ... */
+#define S_WAL_RESTART_FRAMES 4096   /* 16 MiB of WAL: then start it over (each restart
+                                       stops the commits for a few ms; 8x this made each
+                                       one cost more and helped nothing) ... */
 #define S_WAL_RESIDUE_FRAMES 512    /* ... once the checkpointer has copied all but this */
-#define S_WAL_MAX_FRAMES 65536      /* 256 MiB: the writer copies it, however long it takes */
+#define S_WAL_MAX_FRAMES 131072     /* 512 MiB: the writer copies it, however long it takes */
 #define S_CHECKPOINT_MS 50          /* short and often: each one's fsync delays commits less */
 
 struct _cw_committer_t {
@@ -34,6 +36,9 @@ typedef struct {
     cw_store_t *store;
     uint64_t commit_seq;        /* commits of frames so far, also in meta "commit_seq" */
     int commit_seq_fd;          /* DATA_DIR/commit_seq: the same number, outside SQLite */
+    /* our own counters, written with the next group that carries the gateway's (every
+     * quarter second): one more page in every commit would cost more than the frames */
+    uint64_t accepted, duplicates, commits, commit_ns;
 } s_thread_t;
 
 int
@@ -85,6 +90,7 @@ cw_commit_group_reset (cw_commit_group_t *self)
         self->frames [i].sealed = NULL;
     }
     self->frame_count = self->counter_count = self->seen_count = 0;
+    self->flush = false;
     self->rc = CW_OK;
     self->accepted = self->duplicates = 0;
     self->error [0] = '\0';
@@ -127,21 +133,25 @@ s_commit (s_thread_t *self, cw_commit_group_t *g)
                                    g->seen [i].frames);
     for (size_t i = 0; rc == CW_OK && i < g->counter_count; i++)
         rc = cw_store_counter_add (self->store, g->counters [i].name, g->counters [i].value);
+    /* ours ride with the gateway's: this group's included, so that they never disagree
+     * with the frames stored */
+    bool flush = g->flush;
+    uint64_t accepted = self->accepted + g->accepted;
+    uint64_t duplicates = self->duplicates + g->duplicates;
+    uint64_t commits = self->commits + (g->frame_count ? 1 : 0);
+    if (rc == CW_OK && flush && accepted)
+        rc = cw_store_counter_add (self->store, "frames_accepted", accepted);
+    if (rc == CW_OK && flush && duplicates)
+        rc = cw_store_counter_add (self->store, "frames_duplicate", duplicates);
+    if (rc == CW_OK && flush && commits)
+        rc = cw_store_counter_add (self->store, "commits", commits);
+    uint64_t commit_ns = self->commit_ns + cw_thread_cpu_ns () - t0;
+    if (rc == CW_OK && flush)
+        rc = cw_store_counter_add (self->store, "stage_ns.commit", commit_ns);
     char seq_text [24] = "";
     if (rc == CW_OK && g->frame_count) {
-        if (g->accepted)
-            rc = cw_store_counter_add (self->store, "frames_accepted", g->accepted);
-        if (rc == CW_OK && g->duplicates)
-            rc = cw_store_counter_add (self->store, "frames_duplicate", g->duplicates);
-        if (rc == CW_OK)
-            rc = cw_store_counter_add (self->store, "commits", 1);
-        /* the CPU of this commit up to here: what the stage costs, counted in the same
-         * transaction so the figures never disagree with the frames */
-        if (rc == CW_OK)
-            rc = cw_store_counter_add (self->store, "stage_ns.commit", cw_thread_cpu_ns () - t0);
         snprintf (seq_text, sizeof seq_text, "%llu", (unsigned long long) self->commit_seq + 1);
-        if (rc == CW_OK)
-            rc = cw_store_meta_set (self->store, "commit_seq", seq_text);
+        rc = cw_store_meta_set (self->store, "commit_seq", seq_text);
     }
     if (rc == CW_OK)
         rc = cw_store_commit (self->store);
@@ -150,8 +160,17 @@ s_commit (s_thread_t *self, cw_commit_group_t *g)
         cw_store_rollback (self->store);
         g->accepted = g->duplicates = 0;
     }
-    else
-    if (g->frame_count) {
+    else {
+        if (flush)
+            self->accepted = self->duplicates = self->commits = self->commit_ns = 0;
+        else {
+            self->accepted = accepted;
+            self->duplicates = duplicates;
+            self->commits = commits;
+            self->commit_ns = commit_ns;
+        }
+    }
+    if (rc == CW_OK && g->frame_count) {
         /* Outside SQLite too, after the commit: at start a database whose count is behind
          * this file lost commits we acknowledged (a damaged or cut WAL), and is refused. No
          * fsync: the page cache survives our own crash; after a power loss the file can only

@@ -38,6 +38,7 @@
 #define S_BACKOFF_MS 1000u
 #define S_COUNTER_FLUSH_US 250000u  /* counters and last-seen reach the store this often */
 #define S_DIRTY_MAX 4096u           /* devices with unflushed frames before a forced flush */
+#define S_LISTEN_BACKLOG 4096
 #define S_STAGE_SAMPLE 16u          /* stage CPU is read on one frame in this many (a thread CPU
                                        clock read is a system call: timing every frame cost more
                                        than some of the stages it timed) */
@@ -665,6 +666,7 @@ s_flush_into (s_gateway_t *self, cw_commit_group_t *g)
 {
     uint64_t flushed [sizeof (s_counts_t) / sizeof (uint64_t)];
     s_flush_t f = { g, flushed, CW_OK };
+    g->flush = true;
     s_counts_each (&self->counts, s_flush_one, &f);
     memcpy (&self->flushed, flushed, sizeof flushed);
     self->dirty_out = 0;
@@ -912,6 +914,11 @@ s_setup (s_gateway_t *self)
     /* A peer that never finishes its handshake is dropped quickly: storms of idle TCP
      * connections must not pin resources. */
     zmq_setsockopt (self->router, ZMQ_HANDSHAKE_IVL, &handshake_ms, sizeof handshake_ms);
+    /* After a restart every device reconnects at once: with libzmq's listen backlog of 100
+     * the kernel drops most SYNs and the devices wait out TCP's retransmit timeouts (1, 3,
+     * 7, 15 s...). The kernel caps this at net.core.somaxconn. */
+    int backlog = S_LISTEN_BACKLOG;
+    zmq_setsockopt (self->router, ZMQ_BACKLOG, &backlog, sizeof backlog);
     if (zmq_bind (self->router, c->gateway_bind) != 0) {
         fprintf (stderr, "coachwired: gateway: cannot bind %s: %s\n", c->gateway_bind,
                  zmq_strerror (zmq_errno ()));

@@ -60,6 +60,10 @@ typedef struct {
     size_t counter_count;
     cw_commit_seen_t *seen;
     size_t seen_count, seen_max;
+    bool flush;             /* counters ride along: the committer writes its own too (frames
+                               accepted and duplicate, commits, its CPU), which it keeps
+                               until then: a counter page in every commit would cost more
+                               than the frames */
     uint64_t now_ms;        /* received_ms of the frames, last-seen of the devices */
     /* the outcome, set by the committer */
     int rc;

@@ -63,6 +63,7 @@
 #define S_DRAIN_NS 10000000000ull       /* after the phase: wait at most 10 s for acks */
 #define S_STARTUP_MS 15000              /* coachwired must write DIR/endpoints in this time */
 #define S_WARMUP_MS 10000               /* per device: first frame acked in this time */
+#define S_SETTLE_MS 120000          /* the coach's catching up, waited for at most */
 #define S_TARGET_RATIO 0.5
 #define S_TARGET_P99_MS 15.0
 #define S_STAGES 6
@@ -458,6 +459,7 @@ typedef struct {
     double decode_us, open_us;  /* the same work timed alone in the bench, per frame */
     double build_us;            /* the load generator's IMU fill + pack + seal, per frame */
     double loadavg;             /* 1-minute load average before the run */
+    double settle_s;            /* the coach finishing the flat-out phase's frames */
     long cpus;
     s_phase_t flat, paced;
     s_raw_t raw;
@@ -608,6 +610,38 @@ s_microbench (s_bench_t *b)
         rc = CW_ETIMEOUT;
     s_device_reset (d);
     return rc;
+}
+
+static int
+s_any_frame (void *ctx, const cw_stored_frame_t *fr)
+{
+    (void) fr;
+    *(bool *) ctx = true;
+    return 0;
+}
+
+/*  Before the paced phase: the coach reads every stored frame, and the flat-out phase left it
+ *  far behind; catching up, it takes CPU and the write lock from the commits of the next
+ *  phase. That is the burst's cost, not the steady state's: let it finish first (as seen
+ *  from its saved cursor, which it writes once a second), for at most S_SETTLE_MS. */
+static void
+s_settle (s_bench_t *b)
+{
+    uint64_t t0 = bench_service_mono_ns ();
+    uint64_t deadline = t0 + (uint64_t) S_SETTLE_MS * 1000000u;
+    bool behind = true;
+    while (behind && bench_service_mono_ns () < deadline && !bench_service_interrupted) {
+        char text [32];
+        long long cursor = 0;
+        if (cw_store_meta_get (b->store, "coach.cursor", text, sizeof text) == CW_OK)
+            cursor = atoll (text);
+        behind = false;
+        if (cw_store_frame_each (b->store, NULL, cursor, 1, s_any_frame, &behind) != CW_OK)
+            break;
+        if (behind)
+            bench_service_sleep_until (bench_service_mono_ns () + 200000000u);
+    }
+    b->settle_s = (double) (bench_service_mono_ns () - t0) / 1e9;
 }
 
 /*  Runs the devices for one phase and measures it. */
@@ -982,8 +1016,10 @@ s_print_text (const s_bench_t *b)
                 ph->p999_ms, ph->max_ms, (unsigned long long) ph->acked);
     }
     if (b->opt.half_peak && b->paced.ran)
-        printf ("  p99 at half of peak              %8.2f   target <= %.0f ms: %s\n",
-                b->paced.p99_ms, S_TARGET_P99_MS, s_verdict (b->paced.p99_ms <= S_TARGET_P99_MS));
+        printf ("  p99 at half of peak              %8.2f   target <= %.0f ms: %s\n"
+                "  (before it, %.1f s for the coach to finish the flat-out phase's frames)\n",
+                b->paced.p99_ms, S_TARGET_P99_MS, s_verdict (b->paced.p99_ms <= S_TARGET_P99_MS),
+                b->settle_s);
     else
     if (!b->opt.half_peak)
         printf ("  (the latency target, p99 <= %.0f ms, is judged at half of peak: "
@@ -1278,6 +1314,7 @@ cw_bench_ingest (int argc, char **argv)
         double rate = b->opt.rate;
         if (b->opt.half_peak)
             rate = b->flat.fps / 2.0 / (double) b->opt.devices;
+        s_settle (b);
         if (rate > 0)
             rc = s_pipeline_phase (b, &b->paced, b->opt.half_peak ? "half peak" : "paced",
                                    rate);
