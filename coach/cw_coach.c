@@ -24,6 +24,7 @@
 #include <zmq.h>
 
 #define S_FRAMES_PER_TICK 256
+#define S_TICK_MIN_US 10000u        /* ticks at most 100 times a second */
 #define S_BYTES_PER_TICK (8u * 1024u * 1024u)  /* copied out of the store per tick, at most */
 #define S_DAILY_EVERY_MS 1000
 #define S_MAX_RULES 64
@@ -1044,13 +1045,25 @@ s_coach_actor (void *pipe, void *args)
         s_teardown (&self);
         return;
     }
-    bool more = false;
+    bool more = false, due = false;
+    uint64_t last_tick_us = 0;
     while (true) {
         zmq_pollitem_t items [] = { { pipe, 0, ZMQ_POLLIN, 0 },
                                     { self.control, 0, ZMQ_POLLIN, 0 } };
         /* The gateway wakes us after each commit ("tick"); the timeout only drives the daily
-         * checks and expiry. A full batch means more is waiting: no sleep then. */
-        if (zmq_poll (items, 2, more ? 0 : CW_COACH_TICK_MS) < 0)
+         * checks and expiry. A full batch means more is waiting: no sleep then. Ticks are
+         * at least S_TICK_MIN_US apart: at a thousand commits a second, a tick for each
+         * spent more on reading than on the frames, and took the write lock from the
+         * commits as often. */
+        long timeout = more ? 0 : CW_COACH_TICK_MS;
+        uint64_t now = cw_mono_us ();
+        if (due) {
+            uint64_t next = last_tick_us + S_TICK_MIN_US;
+            long wait = next > now ? (long) ((next - now + 999u) / 1000u) : 0;
+            if (wait < timeout)
+                timeout = wait;
+        }
+        if (zmq_poll (items, 2, timeout) < 0)
             break;
         if (items [0].revents & ZMQ_POLLIN) {
             char buf [16];
@@ -1060,7 +1073,13 @@ s_coach_actor (void *pipe, void *args)
         }
         if (items [1].revents & ZMQ_POLLIN)
             s_handle_control (&self);
-        more = s_tick (&self);
+        due = true;
+        now = cw_mono_us ();
+        if (more || now - last_tick_us >= S_TICK_MIN_US) {
+            more = s_tick (&self);
+            last_tick_us = now;
+            due = false;
+        }
     }
     s_teardown (&self);
 }
