@@ -694,11 +694,14 @@ static void
 s_dirty_settle (s_gateway_t *self, const cw_commit_group_t *g)
 {
     size_t s = 0;
-    for (size_t i = 0; i < self->dirty_out; i++) {
+    for (size_t i = 0; i < self->dirty_out && s < g->seen_count; i++) {
+        if (memcmp (g->seen [s].device_id, self->dirty [i], CW_ID_BYTES) != 0)
+            continue;           /* it had no frames to count when the group left */
+        /* the cache may have dropped and reloaded the device meanwhile: never below 0 */
         cw_device_entry_t *dev = cw_device_cache_get (self->devices, self->dirty [i]);
-        if (dev && s < g->seen_count
-            && memcmp (g->seen [s].device_id, self->dirty [i], CW_ID_BYTES) == 0)
-            dev->frames -= g->seen [s++].frames;
+        uint64_t counted = g->seen [s++].frames;
+        if (dev)
+            dev->frames -= counted < dev->frames ? counted : dev->frames;
     }
     size_t kept = 0;
     for (size_t i = 0; i < self->dirty_count; i++) {
@@ -711,6 +714,18 @@ s_dirty_settle (s_gateway_t *self, const cw_commit_group_t *g)
     }
     self->dirty_count = kept;
     self->dirty_out = 0;
+}
+
+/*  The group carrying the counters was not written: they all stay counted here, to ride
+ *  with a later group. */
+static void
+s_flush_undo (s_gateway_t *self, cw_commit_group_t *g)
+{
+    memset (&self->flushed, 0, sizeof self->flushed);
+    self->dirty_out = 0;
+    self->counters_dirty = true;
+    g->flush = false;
+    g->counter_count = g->seen_count = 0;
 }
 
 /*  Hands the filling group to the committer when it is free and there is something to write:
@@ -736,9 +751,8 @@ s_dispatch (s_gateway_t *self, bool force_flush)
     }
     if (cw_committer_submit (self->committer, g) != CW_OK) {
         /* cannot happen while spare is held; keep filling rather than lose the group */
-        self->counters_dirty = true;
-        s_counts_settle (self);
-        g->counter_count = g->seen_count = 0;
+        if (flush)
+            s_flush_undo (self, g);
         return;
     }
     self->flush_out = flush;
@@ -782,11 +796,8 @@ s_group_done (s_gateway_t *self, cw_commit_group_t *g)
             self->counts.stage_ns [STAGE_ACK] += cw_thread_cpu_ns () - t;
     }
     else {
-        /* the flushed counters were not written: they stay counted here */
-        memset (&self->flushed, 0, sizeof self->flushed);
-        self->dirty_out = 0;
         if (self->flush_out)
-            self->counters_dirty = true;
+            s_flush_undo (self, g);
         self->counts.commit_failures++;
         self->counters_dirty = true;
         fprintf (stderr, "coachwired: gateway: commit of %zu frames failed: %s (%s); devices "
