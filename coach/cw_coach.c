@@ -118,6 +118,7 @@ typedef struct {
     s_person_t *people;                 /* indexed by the cache entry's key_slot */
     size_t people_cap;
     int64_t cursor;                     /* last frame row processed */
+    int64_t read_error_at;              /* the cursor when reading last failed (logged once) */
     uint64_t stream_fields [CW_STREAM_MAX + 1];  /* non-structural catalog bits per stream */
     uint8_t *packed;                    /* sodium: a batch re-packed for retention */
     uint8_t *plain;                     /* sodium: the frame being read (one, reused) */
@@ -912,9 +913,13 @@ s_tick (s_coach_t *self)
     self->batch_count = self->batch_bytes = 0;
     int rc = cw_store_frame_each (self->store, NULL, self->cursor, S_FRAMES_PER_TICK,
                                   s_copy_frame, self);
-    if (rc != CW_OK && rc != CW_ENOSPC)
-        fprintf (stderr, "coachwired: coach: reading frames: %s\n",
-                 cw_store_errmsg (self->store));
+    /* A frame that cannot be read (a damaged or missing segment file) stops the coach at it
+     * until an operator restores the file: said once per place, not at every tick. */
+    if (rc != CW_OK && rc != CW_ENOSPC && self->read_error_at != self->cursor + 1) {
+        fprintf (stderr, "coachwired: coach: reading frames after row %lld: %s\n",
+                 (long long) self->cursor, cw_store_errmsg (self->store));
+        self->read_error_at = self->cursor + 1;
+    }
     self->rewrite_count = 0;
     for (size_t i = 0; i < self->batch_count; i++) {
         s_copied_t *c = &self->batch [i];

@@ -2,9 +2,14 @@
  *
  *  Dedup lives in its own table (seen) so that it stays permanent even when raw payloads are
  *  deleted (retention not granted, erasure). Frames are appended in arrival order (rowid).
+ *  Their payloads lie in segment files beside the database (cw_segments.h: written once, not
+ *  twice as a table's pages are), the row pointing to them; a payload replaced by erasure
+ *  is kept in the row itself. Segment bytes are written and synced before the COMMIT that
+ *  indexes them, and wiped only after the COMMIT that stops pointing to them.
  */
 #include "coachwire/cw_store.h"
 #include "coachwire/cw_error.h"
+#include "coachwire/cw_segments.h"
 
 #include <sodium.h>
 #include <sqlite3.h>
@@ -14,12 +19,27 @@
 #include <time.h>
 #include <unistd.h>
 
-#define S_SCHEMA_VERSION "1"
+#define S_SCHEMA_VERSION "2"
+#define S_SEGMENTS_SUFFIX "-segments"   /* DATA_DIR/coachwire.db-segments/ */
 
 #define S_BUSY_TIMEOUT_MS 5000
 
+/*  A payload whose row a pending transaction deleted or replaced: wiped after the COMMIT. */
+typedef struct {
+    uint32_t segment;
+    uint64_t offset;
+    size_t len;
+} s_wipe_t;
+
 struct _cw_store_t {
     sqlite3 *db;
+    char *segments_dir;
+    cw_segments_t *segments;        /* opened at the first payload written or read */
+    s_wipe_t *wipes;                /* payloads to wipe once the transaction commits */
+    size_t wipe_count, wipe_max;
+    uint8_t *read_buf;              /* a payload read from a segment, for cw_store_frame_each */
+    size_t read_cap;
+    char error [192];               /* a segment failure, reported by cw_store_errmsg */
     int wal_frames;                 /* after our last commit (autocheckpoint off only) */
     sqlite3_stmt *seen_insert;      /* hot path statements, prepared once */
     sqlite3_stmt *frame_insert;
@@ -27,6 +47,7 @@ struct _cw_store_t {
     sqlite3_stmt *seen_select;
     sqlite3_stmt *seen_max;
 };
+
 
 static const char s_schema [] =
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -45,7 +66,8 @@ static const char s_schema [] =
      * coach's cursor over arrival order never skips a frame. */
     "CREATE TABLE frames (row INTEGER PRIMARY KEY AUTOINCREMENT, device_id BLOB NOT NULL,"
     "  user_id BLOB NOT NULL, stream INTEGER NOT NULL, sequence INTEGER NOT NULL,"
-    "  received_ms INTEGER NOT NULL, sealed BLOB NOT NULL);"
+    "  received_ms INTEGER NOT NULL, sealed BLOB NOT NULL, seg INTEGER, seg_off INTEGER,"
+    "  seg_len INTEGER);"
     "CREATE INDEX frames_user ON frames (user_id, row);"
     "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     "INSERT INTO meta VALUES ('schema_version', '" S_SCHEMA_VERSION "');";
@@ -96,7 +118,105 @@ s_exec (cw_store_t *self, const char *sql)
 const char *
 cw_store_errmsg (cw_store_t *self)
 {
+    if (self && self->error [0])
+        return self->error;
     return self && self->db ? sqlite3_errmsg (self->db) : "no database";
+}
+
+/*  The segment files, opened on first use (most connections never touch a payload). */
+static int
+s_segments (cw_store_t *self, cw_segments_t **out)
+{
+    int rc = CW_OK;
+    if (!self->segments && (rc = cw_segments_open (&self->segments, self->segments_dir))
+                               != CW_OK)
+        snprintf (self->error, sizeof self->error, "cannot open %s: %s", self->segments_dir,
+                  cw_strerror (rc));
+    *out = self->segments;
+    return rc;
+}
+
+static int
+s_segment_fail (cw_store_t *self, int rc)
+{
+    snprintf (self->error, sizeof self->error, "%s", cw_segments_error (self->segments));
+    return rc;
+}
+
+/*  Wipes what the committed transaction stopped pointing to. A wipe that fails leaves
+ *  unreferenced ciphertext, never a wrong answer: it is logged, not returned. */
+static void
+s_wipes_apply (cw_store_t *self)
+{
+    cw_segments_t *seg = NULL;
+    for (size_t i = 0; i < self->wipe_count && s_segments (self, &seg) == CW_OK; i++)
+        if (cw_segments_wipe (seg, self->wipes [i].segment, self->wipes [i].offset,
+                              self->wipes [i].len) != CW_OK)
+            fprintf (stderr, "coachwire: store: erasing a payload: %s\n",
+                     cw_segments_error (seg));
+    self->wipe_count = 0;
+}
+
+/*  Remembers the payload of a row that is being deleted or replaced (segment columns at
+ *  col, col + 1, col + 2 of st; NULL when the payload was in the row). */
+static int
+s_wipe_later (cw_store_t *self, sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type (st, col) == SQLITE_NULL)
+        return CW_OK;
+    if (self->wipe_count == self->wipe_max) {
+        size_t max = self->wipe_max ? self->wipe_max * 2 : 64;
+        s_wipe_t *w = realloc (self->wipes, max * sizeof *w);
+        if (!w)
+            return CW_ENOMEM;
+        self->wipes = w;
+        self->wipe_max = max;
+    }
+    s_wipe_t *w = &self->wipes [self->wipe_count++];
+    w->segment = (uint32_t) sqlite3_column_int64 (st, col);
+    w->offset = (uint64_t) sqlite3_column_int64 (st, col + 1);
+    w->len = (size_t) sqlite3_column_int64 (st, col + 2);
+    return CW_OK;
+}
+
+/*  After a statement that queued wipes (wipe_count was before): a failed one changed nothing,
+ *  and outside a transaction a successful one has committed already. */
+static void
+s_wipes_settle (cw_store_t *self, size_t before, int rc)
+{
+    if (rc != CW_OK)
+        self->wipe_count = before;
+    else if (sqlite3_get_autocommit (self->db))
+        s_wipes_apply (self);
+}
+
+/*  Schema 1 kept every payload in its row; 2 adds the segment columns (old rows keep theirs). */
+static int
+s_migrate (cw_store_t *self, const char *version)
+{
+    if (strcmp (version, "1") != 0) {
+        snprintf (self->error, sizeof self->error, "schema version %s: this build reads %s"
+                  " and 1 only (a newer coachwired made it?)", version, S_SCHEMA_VERSION);
+        return CW_EIO;
+    }
+    int rc = s_exec (self, "BEGIN IMMEDIATE");
+    if (rc != CW_OK)
+        return rc;
+    char now [16] = "";
+    rc = cw_store_meta_get (self, "schema_version", now, sizeof now);
+    if (rc == CW_OK && strcmp (now, "1") == 0)      /* another connection may have done it */
+        rc = s_exec (self, "ALTER TABLE frames ADD COLUMN seg INTEGER;"
+                           "ALTER TABLE frames ADD COLUMN seg_off INTEGER;"
+                           "ALTER TABLE frames ADD COLUMN seg_len INTEGER;"
+                           "UPDATE meta SET value = '" S_SCHEMA_VERSION "'"
+                           " WHERE key = 'schema_version';");
+    else if (rc == CW_OK && strcmp (now, S_SCHEMA_VERSION) != 0)
+        rc = CW_EIO;
+    if (rc == CW_OK)
+        rc = s_exec (self, "COMMIT");
+    if (rc != CW_OK)
+        s_exec (self, "ROLLBACK");
+    return rc;
 }
 
 void
@@ -111,6 +231,10 @@ cw_store_destroy (cw_store_t **self_p)
     sqlite3_finalize (self->seen_select);
     sqlite3_finalize (self->seen_max);
     sqlite3_close_v2 (self->db);
+    cw_segments_destroy (&self->segments);
+    free (self->segments_dir);
+    free (self->wipes);
+    free (self->read_buf);
     free (self);
     *self_p = NULL;
 }
@@ -128,6 +252,12 @@ cw_store_open (cw_store_t **out, const char *path, bool create)
     cw_store_t *self = calloc (1, sizeof *self);
     if (!self)
         return CW_ENOMEM;
+    size_t dir_len = strlen (path) + sizeof S_SEGMENTS_SUFFIX;
+    if (!(self->segments_dir = malloc (dir_len))) {
+        free (self);
+        return CW_ENOMEM;
+    }
+    snprintf (self->segments_dir, dir_len, "%s%s", path, S_SEGMENTS_SUFFIX);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
     int rc = s_rc (sqlite3_open_v2 (path, &self->db, flags, NULL));
     if (rc != CW_OK)
@@ -162,18 +292,20 @@ cw_store_open (cw_store_t **out, const char *path, bool create)
         if (rc != CW_OK)
             goto done;
         char version [16];
-        if (cw_store_meta_get (self, "schema_version", version, sizeof version) != CW_OK
-            || strcmp (version, S_SCHEMA_VERSION) != 0) {
+        if (cw_store_meta_get (self, "schema_version", version, sizeof version) != CW_OK) {
             rc = CW_EIO;
             goto done;
         }
+        if (strcmp (version, S_SCHEMA_VERSION) != 0 && (rc = s_migrate (self, version)) != CW_OK)
+            goto done;
     }
     if ((rc = s_rc (sqlite3_prepare_v2 (self->db,
                  "INSERT OR IGNORE INTO seen VALUES (?1, ?2, ?3)", -1, &self->seen_insert,
                  NULL))) != CW_OK
         || (rc = s_rc (sqlite3_prepare_v2 (self->db,
-                 "INSERT INTO frames (device_id, user_id, stream, sequence, received_ms, sealed)"
-                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1, &self->frame_insert, NULL))) != CW_OK
+                 "INSERT INTO frames (device_id, user_id, stream, sequence, received_ms, sealed,"
+                 " seg, seg_off, seg_len) VALUES (?1, ?2, ?3, ?4, ?5, x'', ?6, ?7, ?8)", -1,
+                 &self->frame_insert, NULL))) != CW_OK
         || (rc = s_rc (sqlite3_prepare_v2 (self->db,
                  "INSERT INTO counters VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE"
                  " SET value = value + excluded.value", -1, &self->counter_add, NULL))) != CW_OK
@@ -187,7 +319,7 @@ cw_store_open (cw_store_t **out, const char *path, bool create)
 done:
     if (rc != CW_OK) {
         if (self->db)
-            fprintf (stderr, "coachwire: store %s: %s\n", path, sqlite3_errmsg (self->db));
+            fprintf (stderr, "coachwire: store %s: %s\n", path, cw_store_errmsg (self));
         cw_store_destroy (&self);
     }
     *out = self;
@@ -209,7 +341,14 @@ cw_store_begin (cw_store_t *self)
 int
 cw_store_commit (cw_store_t *self)
 {
-    return s_exec (self, "COMMIT");
+    /* the payloads first: a committed row never points to bytes not on disk */
+    int rc = self->segments ? cw_segments_flush (self->segments) : CW_OK;
+    if (rc != CW_OK)
+        return s_segment_fail (self, rc);
+    rc = s_exec (self, "COMMIT");
+    if (rc == CW_OK)
+        s_wipes_apply (self);
+    return rc;
 }
 
 bool
@@ -223,6 +362,8 @@ cw_store_rollback (cw_store_t *self)
 {
     if (!sqlite3_get_autocommit (self->db))
         s_exec (self, "ROLLBACK");
+    cw_segments_discard (self->segments);
+    self->wipe_count = 0;
 }
 
 /*  Prepares sql; the caller finalizes. */
@@ -520,8 +661,9 @@ cw_store_frame_put (cw_store_t *self, const uint8_t *device_id, const uint8_t *u
                     const uint8_t *sealed, size_t sealed_len, bool *duplicate)
 {
     if (!self || !device_id || !user_id || !duplicate || (!sealed && sealed_len)
-        || sequence > INT64_MAX || sealed_len > INT32_MAX)
-        return CW_EINVAL;
+        || sequence > INT64_MAX || sealed_len > CW_SEGMENT_PAYLOAD_MAX
+        || sqlite3_get_autocommit (self->db))
+        return CW_EINVAL;   /* outside a transaction a row could commit before its payload */
     *duplicate = false;
     sqlite3_stmt *st = self->seen_insert;
     sqlite3_bind_blob (st, 1, device_id, CW_ID_BYTES, SQLITE_STATIC);
@@ -536,13 +678,23 @@ cw_store_frame_put (cw_store_t *self, const uint8_t *device_id, const uint8_t *u
     }
     if (!sealed)
         return CW_OK;       /* consent left nothing to keep: remembered for dedup only */
+    /* the seen row's insert took the write lock: the append position is ours */
+    cw_segments_t *seg = NULL;
+    uint32_t segment = 0;
+    uint64_t offset = 0;
+    if ((rc = s_segments (self, &seg)) != CW_OK)
+        return rc;
+    if ((rc = cw_segments_add (seg, sealed, sealed_len, &segment, &offset)) != CW_OK)
+        return s_segment_fail (self, rc);
     st = self->frame_insert;
     sqlite3_bind_blob (st, 1, device_id, CW_ID_BYTES, SQLITE_STATIC);
     sqlite3_bind_blob (st, 2, user_id, CW_ID_BYTES, SQLITE_STATIC);
     sqlite3_bind_int (st, 3, stream);
     sqlite3_bind_int64 (st, 4, (sqlite3_int64) sequence);
     sqlite3_bind_int64 (st, 5, (sqlite3_int64) received_ms);
-    sqlite3_bind_blob (st, 6, sealed, (int) sealed_len, SQLITE_STATIC);
+    sqlite3_bind_int64 (st, 6, segment);
+    sqlite3_bind_int64 (st, 7, (sqlite3_int64) offset);
+    sqlite3_bind_int64 (st, 8, (sqlite3_int64) sealed_len);
     return s_step_reset (st);
 }
 
@@ -627,13 +779,44 @@ cw_store_wal_frames (const cw_store_t *self)
     return self ? self->wal_frames : 0;
 }
 
+/*  The payload a row points to (segment columns at col..col + 2), read into self->read_buf. */
+static int
+s_read_payload (cw_store_t *self, sqlite3_stmt *st, int col, cw_stored_frame_t *f)
+{
+    sqlite3_int64 segment = sqlite3_column_int64 (st, col);
+    sqlite3_int64 offset = sqlite3_column_int64 (st, col + 1);
+    sqlite3_int64 len = sqlite3_column_int64 (st, col + 2);
+    if (segment <= 0 || segment > UINT32_MAX || offset < 0 || len < 0
+        || len > CW_SEGMENT_PAYLOAD_MAX) {
+        snprintf (self->error, sizeof self->error, "frame %lld: bad segment reference",
+                  (long long) f->row);
+        return CW_EIO;
+    }
+    if ((size_t) len > self->read_cap) {
+        uint8_t *buf = realloc (self->read_buf, (size_t) len);
+        if (!buf)
+            return CW_ENOMEM;
+        self->read_buf = buf;
+        self->read_cap = (size_t) len;
+    }
+    cw_segments_t *seg = NULL;
+    int rc = s_segments (self, &seg);
+    if (rc == CW_OK && (rc = cw_segments_read (seg, (uint32_t) segment, (uint64_t) offset,
+                                               (size_t) len, self->read_buf)) != CW_OK)
+        rc = s_segment_fail (self, rc);
+    f->sealed = self->read_buf;
+    f->sealed_len = (size_t) len;
+    return rc;
+}
+
 int
 cw_store_frame_each (cw_store_t *self, const uint8_t *user_id, int64_t after_row, size_t limit,
                      cw_frame_fn fn, void *ctx)
 {
     sqlite3_stmt *st = NULL;
     int rc = s_prepare (self, "SELECT row, device_id, user_id, stream, sequence, received_ms,"
-                        " sealed FROM frames WHERE (?1 IS NULL OR user_id = ?1) AND row > ?2"
+                        " sealed, seg, seg_off, seg_len FROM frames"
+                        " WHERE (?1 IS NULL OR user_id = ?1) AND row > ?2"
                         " ORDER BY row LIMIT ?3", &st);
     if (rc != CW_OK)
         return rc;
@@ -660,6 +843,9 @@ cw_store_frame_each (cw_store_t *self, const uint8_t *user_id, int64_t after_row
             .sealed = sqlite3_column_blob (st, 6),
             .sealed_len = (size_t) sqlite3_column_bytes (st, 6),
         };
+        if (sqlite3_column_type (st, 7) != SQLITE_NULL
+            && (rc = s_read_payload (self, st, 7, &f)) != CW_OK)
+            break;
         rc = fn (ctx, &f);
         if (rc != CW_OK)
             break;
@@ -670,19 +856,40 @@ cw_store_frame_each (cw_store_t *self, const uint8_t *user_id, int64_t after_row
     return rc;
 }
 
+/*  Steps a DELETE ... RETURNING seg, seg_off, seg_len to the end, queueing the payloads it
+ *  removed for wiping; finalizes it. *rows gets the rows deleted. */
+static int
+s_step_wipes (cw_store_t *self, sqlite3_stmt *st, uint64_t *rows)
+{
+    int r, rc = CW_OK;
+    size_t before = self->wipe_count;
+    *rows = 0;
+    while (rc == CW_OK && (r = sqlite3_step (st)) == SQLITE_ROW) {
+        rc = s_wipe_later (self, st, 0);
+        (*rows)++;
+    }
+    if (rc == CW_OK && r != SQLITE_DONE)
+        rc = s_rc (r) == CW_OK ? CW_EIO : s_rc (r);
+    sqlite3_finalize (st);
+    s_wipes_settle (self, before, rc);
+    return rc;
+}
+
 int
 cw_store_frame_delete_user (cw_store_t *self, const uint8_t *user_id, uint64_t *deleted)
 {
     if (!self || !user_id)
         return CW_EINVAL;
     sqlite3_stmt *st = NULL;
-    int rc = s_prepare (self, "DELETE FROM frames WHERE user_id = ?1", &st);
+    int rc = s_prepare (self, "DELETE FROM frames WHERE user_id = ?1"
+                        " RETURNING seg, seg_off, seg_len", &st);
     if (rc != CW_OK)
         return rc;
     sqlite3_bind_blob (st, 1, user_id, CW_ID_BYTES, SQLITE_TRANSIENT);
-    rc = s_step_done (st);
+    uint64_t n = 0;
+    rc = s_step_wipes (self, st, &n);
     if (deleted)
-        *deleted = rc == CW_OK ? (uint64_t) sqlite3_changes (self->db) : 0;
+        *deleted = rc == CW_OK ? n : 0;
     return rc;
 }
 
@@ -691,15 +898,24 @@ cw_store_frame_update (cw_store_t *self, int64_t row, const uint8_t *sealed, siz
 {
     if (!self || !sealed || sealed_len > INT32_MAX)
         return CW_EINVAL;
+    /* the new payload stays in the row: rewrites are rare, and a segment is append-only */
+    size_t before = self->wipe_count;
     sqlite3_stmt *st = NULL;
-    int rc = s_prepare (self, "UPDATE frames SET sealed = ?2 WHERE row = ?1", &st);
+    int rc = s_prepare (self, "SELECT seg, seg_off, seg_len FROM frames WHERE row = ?1", &st);
     if (rc != CW_OK)
         return rc;
     sqlite3_bind_int64 (st, 1, row);
-    sqlite3_bind_blob (st, 2, sealed, (int) sealed_len, SQLITE_TRANSIENT);
-    rc = s_step_done (st);
-    if (rc == CW_OK && sqlite3_changes (self->db) == 0)
-        rc = CW_ENOENT;
+    int r = sqlite3_step (st);
+    rc = r == SQLITE_ROW ? s_wipe_later (self, st, 0) : r == SQLITE_DONE ? CW_ENOENT : s_rc (r);
+    sqlite3_finalize (st);
+    if (rc == CW_OK && (rc = s_prepare (self, "UPDATE frames SET sealed = ?2, seg = NULL,"
+                                        " seg_off = NULL, seg_len = NULL WHERE row = ?1", &st))
+                           == CW_OK) {
+        sqlite3_bind_int64 (st, 1, row);
+        sqlite3_bind_blob (st, 2, sealed, (int) sealed_len, SQLITE_TRANSIENT);
+        rc = s_step_done (st);
+    }
+    s_wipes_settle (self, before, rc);
     return rc;
 }
 
@@ -709,14 +925,14 @@ cw_store_frame_delete (cw_store_t *self, int64_t row)
     if (!self)
         return CW_EINVAL;
     sqlite3_stmt *st = NULL;
-    int rc = s_prepare (self, "DELETE FROM frames WHERE row = ?1", &st);
+    int rc = s_prepare (self, "DELETE FROM frames WHERE row = ?1 RETURNING seg, seg_off,"
+                        " seg_len", &st);
     if (rc != CW_OK)
         return rc;
     sqlite3_bind_int64 (st, 1, row);
-    rc = s_step_done (st);
-    if (rc == CW_OK && sqlite3_changes (self->db) == 0)
-        rc = CW_ENOENT;
-    return rc;
+    uint64_t n = 0;
+    rc = s_step_wipes (self, st, &n);
+    return rc == CW_OK && n == 0 ? CW_ENOENT : rc;
 }
 
 int

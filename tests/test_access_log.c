@@ -15,6 +15,7 @@
 #include "coachwire/cw_access_log.h"
 #include "coachwire/cw_error.h"
 #include "coachwire/cw_store.h"
+#include "test_dir.h"
 
 #define NOW 1714550400000ull
 
@@ -62,10 +63,8 @@ setup (void **state)
     fixture_t *f = calloc (1, sizeof *f);
     if (!f)
         return -1;
-    snprintf (f->dir, sizeof f->dir, "/tmp/cw-access-XXXXXX");
-    if (!mkdtemp (f->dir))
+    if (test_dir_make (f->dir, sizeof f->dir, f->path, sizeof f->path, "access") != 0)
         return -1;
-    snprintf (f->path, sizeof f->path, "%s/cw.db", f->dir);
     randombytes_buf (f->ana, sizeof f->ana);
     randombytes_buf (f->ben, sizeof f->ben);
     randombytes_buf (f->coach, sizeof f->coach);
@@ -83,13 +82,7 @@ teardown (void **state)
     cw_access_log_destroy (&f->log);
     cw_access_log_destroy (&f->log);
     cw_store_destroy (&f->store);
-    char p [128];
-    const char *suffix [] = { "", "-wal", "-shm" };
-    for (size_t i = 0; i < 3; i++) {
-        snprintf (p, sizeof p, "%s%s", f->path, suffix [i]);
-        unlink (p);
-    }
-    rmdir (f->dir);
+    test_dir_remove (f->dir);
     free (f);
     return 0;
 }

@@ -17,6 +17,7 @@
 #include "coachwire/cw_nudge.h"
 #include "coachwire/cw_rules.h"
 #include "coachwire/cw_store.h"
+#include "test_dir.h"
 
 #define T0 1714521600000ull            /* 2024-05-01 00:00:00Z = 09:00 in Tokyo */
 #define HOUR 3600000ull
@@ -75,10 +76,8 @@ s_setup (void **state)
     fixture_t *f = calloc (1, sizeof *f);
     if (!f || sodium_init () < 0)
         return -1;
-    snprintf (f->dir, sizeof f->dir, "/tmp/cw_arbiter_XXXXXX");
-    if (!mkdtemp (f->dir))
+    if (test_dir_make (f->dir, sizeof f->dir, f->path, sizeof f->path, "arbiter") != 0)
         return -1;
-    snprintf (f->path, sizeof f->path, "%s/db", f->dir);
     cw_parse_error_t err;
     if (cw_store_open (&f->store, f->path, true) != CW_OK
         || cw_arbiter_open (&f->arbiter, f->store, s_fake_consent, &f->consent) != CW_OK
@@ -100,13 +99,7 @@ s_teardown (void **state)
     cw_arbiter_destroy (&f->arbiter);
     cw_arbiter_destroy (&f->arbiter);
     cw_store_destroy (&f->store);
-    char p [160];
-    const char *ext [] = { "", "-wal", "-shm" };
-    for (int i = 0; i < 3; i++) {
-        snprintf (p, sizeof p, "%s%s", f->path, ext [i]);
-        unlink (p);
-    }
-    rmdir (f->dir);
+    test_dir_remove (f->dir);
     free (f);
     return 0;
 }

@@ -18,6 +18,7 @@
 #include "coachwire/cw_committer.h"
 #include "coachwire/cw_error.h"
 #include "coachwire/cw_store.h"
+#include "test_dir.h"
 
 #define NOW 1714550400000ull    /* 2024-05-01T08:00:00Z */
 
@@ -39,10 +40,8 @@ setup (void **state)
     fixture_t *f = calloc (1, sizeof *f);
     if (!f)
         return -1;
-    snprintf (f->dir, sizeof f->dir, "/tmp/cw-committer-XXXXXX");
-    if (!mkdtemp (f->dir))
+    if (test_dir_make (f->dir, sizeof f->dir, f->path, sizeof f->path, "committer") != 0)
         return -1;
-    snprintf (f->path, sizeof f->path, "%s/cw.db", f->dir);
     snprintf (f->seq_path, sizeof f->seq_path, "%s/commit_seq", f->dir);
     randombytes_buf (f->device, sizeof f->device);
     randombytes_buf (f->person, sizeof f->person);
@@ -65,14 +64,7 @@ teardown (void **state)
     cw_commit_group_destroy (&f->group);
     cw_store_destroy (&f->store);
     zmq_ctx_term (f->ctx);
-    char p [128];
-    const char *suffix [] = { "", "-wal", "-shm" };
-    for (size_t i = 0; i < 3; i++) {
-        snprintf (p, sizeof p, "%s%s", f->path, suffix [i]);
-        unlink (p);
-    }
-    unlink (f->seq_path);
-    rmdir (f->dir);
+    test_dir_remove (f->dir);
     free (f);
     return 0;
 }

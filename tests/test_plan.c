@@ -15,6 +15,7 @@
 #include "coachwire/cw_error.h"
 #include "coachwire/cw_plan.h"
 #include "coachwire/cw_store.h"
+#include "test_dir.h"
 
 #define DAY_MS 86400000ull
 #define T0 1714521600000ull            /* 2024-05-01 00:00:00Z */
@@ -34,10 +35,8 @@ s_setup (void **state)
     fixture_t *f = calloc (1, sizeof *f);
     if (!f || sodium_init () < 0)
         return -1;
-    snprintf (f->dir, sizeof f->dir, "/tmp/cw_plan_XXXXXX");
-    if (!mkdtemp (f->dir))
+    if (test_dir_make (f->dir, sizeof f->dir, f->path, sizeof f->path, "plan") != 0)
         return -1;
-    snprintf (f->path, sizeof f->path, "%s/db", f->dir);
     if (cw_store_open (&f->store, f->path, true) != CW_OK
         || cw_plans_open (&f->plans, f->store) != CW_OK)
         return -1;
@@ -51,13 +50,7 @@ s_teardown (void **state)
     fixture_t *f = *state;
     cw_plans_destroy (&f->plans);
     cw_store_destroy (&f->store);
-    char p [160];
-    const char *ext [] = { "", "-wal", "-shm" };
-    for (int i = 0; i < 3; i++) {
-        snprintf (p, sizeof p, "%s%s", f->path, ext [i]);
-        unlink (p);
-    }
-    rmdir (f->dir);
+    test_dir_remove (f->dir);
     free (f);
     return 0;
 }

@@ -73,7 +73,7 @@ seen=$(db "SELECT count(*) FROM seen")
 pass "stats and the database agree ($stored frames)"
 
 # nothing readable at rest: a recognisable item name from the diary is not in the database
-if grep -a -q "Sweet Potato Soup" "$SVC"/coachwire.db* ; then fail "plaintext found at rest"; fi
+if grep -r -a -q "Sweet Potato Soup" "$SVC"/coachwire.db* ; then fail "plaintext found at rest"; fi
 pass "readings are sealed at rest"
 
 # revocation: the device's next import is refused before any payload
