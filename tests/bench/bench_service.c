@@ -539,17 +539,24 @@ bench_service_dealer (void *ctx, const uint8_t *server_key, const uint8_t *publi
 }
 
 int
-bench_service_connect (const bench_service_t *self, void *ctx, const cw_cred_t *cred,
-                       void **sock)
+bench_service_connect_to (const bench_service_t *self, void *ctx, const cw_cred_t *cred,
+                          const char *endpoint, void **sock)
 {
     *sock = bench_service_dealer (ctx, cw_cred_server_key (cred), cw_cred_public_key (cred),
                                   cw_cred_secret_key (cred));
     if (!*sock)
         return CW_EIO;
-    if (zmq_connect (*sock, self->gateway) != 0) {
-        fprintf (stderr, "%s: connect %s: %s\n", self->name, self->gateway,
+    if (zmq_connect (*sock, endpoint) != 0) {
+        fprintf (stderr, "%s: connect %s: %s\n", self->name, endpoint,
                  zmq_strerror (zmq_errno ()));
         return CW_EIO;
     }
     return CW_OK;
+}
+
+int
+bench_service_connect (const bench_service_t *self, void *ctx, const cw_cred_t *cred,
+                       void **sock)
+{
+    return bench_service_connect_to (self, ctx, cred, self->gateway, sock);
 }

@@ -140,4 +140,8 @@ void *bench_service_dealer (void *ctx, const uint8_t *server_key, const uint8_t 
 int bench_service_connect (const bench_service_t *self, void *ctx, const cw_cred_t *cred,
                            void **sock);
 
+/*  The same connected to endpoint instead: a stand-in that holds the service's keys. */
+int bench_service_connect_to (const bench_service_t *self, void *ctx, const cw_cred_t *cred,
+                              const char *endpoint, void **sock);
+
 #endif
