@@ -47,7 +47,9 @@ static const char s_usage [] =
     "      A port of * picks a free one. The bound endpoints are written to DIR/endpoints.\n"
     "      Logs go to stderr. SIGTERM or SIGINT: commit what is in flight, then exit.\n"
     "      --commit-frames N  group commit at most N frames (default 256)\n"
-    "      --commit-ms MS     or when the oldest waited MS milliseconds (default 5)\n"
+    "      --commit-ms MS     let a group wait up to MS ms for more frames: fewer, larger\n"
+    "                         commits on a slow disk, acks later (default 0: commit as\n"
+    "                         soon as nothing more is queued)\n"
     "      --rules FILE       coaching rules (default: the built-in coach/rules.default)\n"
     "\n"
     "exit status: 0 ok, 1 failure (the message says why), 2 usage.\n";
@@ -234,7 +236,7 @@ s_run (int argc, char **argv)
     static cw_server_config_t config;
     memset (&config, 0, sizeof config);
     config.commit_max_frames = 256;
-    config.commit_max_ms = 5;
+    config.commit_max_ms = 0;
     const char *listen = NULL, *api_listen = NULL, *pub = NULL, *pub_api = NULL;
     int c;
     char *end;

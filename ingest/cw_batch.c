@@ -106,29 +106,149 @@ s_check_time (uint64_t start_ms, const uint32_t *deltas, size_t n, uint64_t now_
 #define S_S(field, lo, hi) { #field, b->n_##field, b->field, true, lo, hi }
 #define S_COUNT(a) (sizeof (a) / sizeof (a) [0])
 
+int
+cw_batch_check (const uint8_t *data, size_t len, uint16_t stream, uint64_t now_ms,
+                char *reason, size_t reason_size)
+{
+    cw_pb_alloc_t alloc;
+    cw_pb_alloc_init (&alloc, 0);
+    Coachwire__SensorBatch *batch = NULL;
+    int rc = cw_batch_decode (&alloc, data, len, &batch, reason, reason_size);
+    if (rc == CW_OK)
+        rc = cw_batch_validate (batch, stream, now_ms, reason, reason_size);
+    cw_batch_free (&alloc, &batch);
+    return rc;
+}
+
+/* 50 g and 4000 deg/s cover every consumer IMU; beyond is a fault, not a person. */
+#define S_ACCEL_MAX 490000
+#define S_GYRO_MAX 4000000
+#define S_RATE_MIN_MHZ 1000u
+#define S_RATE_MAX_MHZ 2000000u
+
+/*  What an IMU batch's scalars must be, whichever path read them. */
+static int
+s_imu_scalars (size_t n, uint32_t rate_mhz, uint32_t placement, char *reason, size_t size)
+{
+    if (n == 0)
+        return s_fail (reason, size, CW_EEMPTY, "IMU batch has no samples");
+    if (rate_mhz < S_RATE_MIN_MHZ || rate_mhz > S_RATE_MAX_MHZ)
+        return s_fail (reason, size, CW_ERANGE, "sample_rate_mhz %u is outside 1 Hz..2 kHz",
+                       rate_mhz);
+    if (placement > COACHWIRE__IMU_PLACEMENT__IMU_PLACEMENT_WRIST)
+        return s_fail (reason, size, CW_ERANGE, "unknown placement %u", placement);
+    return CW_OK;
+}
+
+static int
+s_imu_time (size_t n, uint64_t start_time_ms, uint32_t rate_mhz, uint64_t now, char *reason,
+            size_t size)
+{
+    uint64_t span_ms = (uint64_t) n * 1000000u / rate_mhz;
+    uint32_t delta = (uint32_t) (span_ms < UINT32_MAX ? span_ms : UINT32_MAX);
+    return s_check_time (start_time_ms, &delta, 1, now, reason, size);
+}
+
 static int
 s_imu (const Coachwire__ImuBatch *b, uint64_t now, char *reason, size_t size)
 {
-    /* 50 g and 4000 deg/s cover every consumer IMU; beyond is a fault, not a person. */
     const s_array_t arrays [] = {
-        S_S (accel_x_mm_s2, -490000, 490000), S_S (accel_y_mm_s2, -490000, 490000),
-        S_S (accel_z_mm_s2, -490000, 490000), S_S (gyro_x_mdeg_s, -4000000, 4000000),
-        S_S (gyro_y_mdeg_s, -4000000, 4000000), S_S (gyro_z_mdeg_s, -4000000, 4000000),
+        S_S (accel_x_mm_s2, -S_ACCEL_MAX, S_ACCEL_MAX),
+        S_S (accel_y_mm_s2, -S_ACCEL_MAX, S_ACCEL_MAX),
+        S_S (accel_z_mm_s2, -S_ACCEL_MAX, S_ACCEL_MAX),
+        S_S (gyro_x_mdeg_s, -S_GYRO_MAX, S_GYRO_MAX),
+        S_S (gyro_y_mdeg_s, -S_GYRO_MAX, S_GYRO_MAX),
+        S_S (gyro_z_mdeg_s, -S_GYRO_MAX, S_GYRO_MAX),
     };
     size_t n = b->n_accel_x_mm_s2 ? b->n_accel_x_mm_s2 : b->n_gyro_x_mdeg_s;
-    if (n == 0)
-        return s_fail (reason, size, CW_EEMPTY, "IMU batch has no samples");
-    if (b->sample_rate_mhz < 1000 || b->sample_rate_mhz > 2000000)
-        return s_fail (reason, size, CW_ERANGE, "sample_rate_mhz %u is outside 1 Hz..2 kHz",
-                       b->sample_rate_mhz);
-    if (b->placement > COACHWIRE__IMU_PLACEMENT__IMU_PLACEMENT_WRIST)
-        return s_fail (reason, size, CW_ERANGE, "unknown placement %u", b->placement);
-    int rc = s_check_arrays (arrays, S_COUNT (arrays), n, reason, size);
-    if (rc != CW_OK)
-        return rc;
-    uint64_t span_ms = (uint64_t) n * 1000000u / b->sample_rate_mhz;
-    uint32_t delta = (uint32_t) (span_ms < UINT32_MAX ? span_ms : UINT32_MAX);
-    return s_check_time (b->start_time_ms, &delta, 1, now, reason, size);
+    int rc = s_imu_scalars (n, b->sample_rate_mhz, b->placement, reason, size);
+    if (rc == CW_OK)
+        rc = s_check_arrays (arrays, S_COUNT (arrays), n, reason, size);
+    if (rc == CW_OK)
+        rc = s_imu_time (n, b->start_time_ms, b->sample_rate_mhz, now, reason, size);
+    return rc;
+}
+
+/* ---- the IMU fast path: the wire bytes checked where they lie ------------------------- */
+
+/*  A varint of at most max_bytes bytes at *p (< end): its value, *p moved past it; false
+ *  when it is longer or cut short (the full path then decides). Within max_bytes <= 8 every
+ *  decoder reads the same value, so nothing protobuf-c would read differently gets here. */
+static bool
+s_varint (const uint8_t **p, const uint8_t *end, unsigned max_bytes, uint64_t *value)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < max_bytes && *p < end; i++) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t) (b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *value = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*  A packed sint32 array of len bytes, each value within +-limit: its count, or -1. Values
+ *  beyond 4 bytes (28 bits) are out of every IMU range anyway: left to the full path. */
+static long
+s_packed_sint32 (const uint8_t *p, size_t len, int64_t limit)
+{
+    const uint8_t *end = p + len;
+    long n = 0;
+    while (p < end) {
+        uint64_t z = 0;
+        if (!s_varint (&p, end, 4, &z))
+            return -1;
+        int64_t v = (int64_t) (z >> 1) ^ -(int64_t) (z & 1);
+        if (v < -limit || v > limit || ++n > (long) CW_BATCH_MAX_SAMPLES)
+            return -1;
+    }
+    return n;
+}
+
+bool
+cw_batch_imu_accept_fast (const uint8_t *data, size_t len, uint16_t stream, uint64_t now_ms)
+{
+    if (!data || stream != COACHWIRE__SENSOR_BATCH__BODY_IMU)
+        return false;
+    /* SensorBatch: field 1 (imu), length-delimited, and nothing after it */
+    const uint8_t *p = data, *end = data + len;
+    uint64_t inner = 0;
+    if (len < 2 || *p++ != ((COACHWIRE__SENSOR_BATCH__BODY_IMU << 3) | 2)
+        || !s_varint (&p, end, 4, &inner) || inner != (uint64_t) (end - p))
+        return false;
+    uint64_t start_time = 0, rate = 0, placement = 0;
+    long counts [6] = { 0 };
+    unsigned seen = 0;
+    while (p < end) {
+        uint64_t key = 0, v = 0;
+        if (!s_varint (&p, end, 1, &key))
+            return false;
+        unsigned field = (unsigned) (key >> 3), wire = (unsigned) (key & 7);
+        if (field < 1 || field > 9 || (seen & (1u << field)))
+            return false;       /* unknown or repeated: protobuf-c's rules decide */
+        seen |= 1u << field;
+        if (field <= 3) {
+            if (wire != 0 || !s_varint (&p, end, field == 1 ? 8 : 4, &v))
+                return false;
+            *(field == 1 ? &start_time : field == 2 ? &rate : &placement) = v;
+            continue;
+        }
+        if (wire != 2 || !s_varint (&p, end, 4, &v) || v > (uint64_t) (end - p))
+            return false;
+        long n = s_packed_sint32 (p, (size_t) v, field <= 6 ? S_ACCEL_MAX : S_GYRO_MAX);
+        if (n < 0)
+            return false;
+        counts [field - 4] = n;
+        p += v;
+    }
+    size_t n = (size_t) (counts [0] ? counts [0] : counts [3]);
+    for (int i = 0; i < 6; i++)
+        if (counts [i] && (size_t) counts [i] != n)
+            return false;
+    return s_imu_scalars (n, (uint32_t) rate, (uint32_t) placement, NULL, 0) == CW_OK
+           && s_imu_time (n, start_time, (uint32_t) rate, now_ms, NULL, 0) == CW_OK;
 }
 
 static int

@@ -2,9 +2,9 @@
  *
  *  One thread, one poll loop over: its pipe, the devices' ROUTER, the control PULL and the
  *  committer. Accepted frames wait in the filling group until it goes to the committer (its
- *  own thread, cw_committer.h): when the socket has nothing more queued, when
- *  commit_max_frames are waiting, or when the oldest has waited commit_max_ms, and the
- *  committer is free. While it syncs one group the gateway opens and checks the next. Acks
+ *  own thread, cw_committer.h) when the committer is free and the socket has nothing more
+ *  queued (or commit_max_frames are waiting); commit_max_ms > 0 lets a group that is not full
+ *  wait that long for more. While it syncs one group the gateway opens and checks the next. Acks
  *  leave only when the group holding their frames comes back committed.
  */
 #include "coachwire/cw_gateway.h"
@@ -304,16 +304,24 @@ s_has_unknown_fields (const Coachwire__SensorBatch *b)
     return inner && inner->n_unknown_fields;
 }
 
-/*  Applies consent to a validated batch. Returns the bytes to re-seal: plain itself when every
- *  field may be kept (the common case, no re-encoding), else the stripped batch packed into
- *  self->packed; *len 0 when nothing may be kept. */
+/*  Applies consent to a validated batch (*batch_p NULL when the fast path checked it: no
+ *  unknown fields, and decoded here only if something must be stripped). Returns the bytes
+ *  to re-seal: plain itself when every field may be kept (the common case, no re-encoding),
+ *  else the stripped batch packed into self->packed; *len 0 when nothing may be kept. */
 static const uint8_t *
-s_apply_consent (s_gateway_t *self, Coachwire__SensorBatch *batch, uint16_t stream,
+s_apply_consent (s_gateway_t *self, Coachwire__SensorBatch **batch_p, uint16_t stream,
                  uint64_t keep, const uint8_t *plain, size_t *len)
 {
     if ((keep & self->stream_fields [stream]) == self->stream_fields [stream]
-        && !s_has_unknown_fields (batch))
+        && (!*batch_p || !s_has_unknown_fields (*batch_p)))
         return plain;
+    char reason [CW_REASON_MAX];
+    if (!*batch_p && cw_batch_decode (&self->alloc, plain, *len, batch_p, reason, sizeof reason)
+                         != CW_OK) {
+        *len = 0;       /* cannot happen for a checked batch; keep nothing rather than all */
+        return plain;
+    }
+    Coachwire__SensorBatch *batch = *batch_p;
     cw_strip_result_t res;
     if (cw_strip_batch (batch, keep, &self->alloc.base, &res) != CW_OK) {
         *len = 0;       /* cannot happen for a validated batch; keep nothing rather than all */
@@ -553,9 +561,15 @@ s_handle_frame (s_gateway_t *self, zmq_msg_t *rid, zmq_msg_t *msg, uint64_t t)
     }
     Coachwire__SensorBatch *batch = NULL;
     uint64_t now = cw_now_ms ();
-    rc = cw_batch_decode (&self->alloc, self->plain, plain_len, &batch, reason, sizeof reason);
-    if (rc == CW_OK)
-        rc = cw_batch_validate (batch, h.stream, now, reason, sizeof reason);
+    /* The commonest frame (packed IMU) is checked where it lies; the rest, and any refusal,
+     * through protobuf-c. */
+    rc = CW_OK;
+    if (!cw_batch_imu_accept_fast (self->plain, plain_len, h.stream, now)) {
+        rc = cw_batch_decode (&self->alloc, self->plain, plain_len, &batch, reason,
+                              sizeof reason);
+        if (rc == CW_OK)
+            rc = cw_batch_validate (batch, h.stream, now, reason, sizeof reason);
+    }
     s_stage (self, STAGE_DECODE, &t);
     if (rc != CW_OK) {
         cw_batch_free (&self->alloc, &batch);
@@ -572,7 +586,7 @@ s_handle_frame (s_gateway_t *self, zmq_msg_t *rid, zmq_msg_t *msg, uint64_t t)
         return;
     }
     size_t keep_len = plain_len;
-    const uint8_t *keep_bytes = s_apply_consent (self, batch, h.stream, keep, self->plain,
+    const uint8_t *keep_bytes = s_apply_consent (self, &batch, h.stream, keep, self->plain,
                                                  &keep_len);
     cw_batch_free (&self->alloc, &batch);
     if (keep_len > 0) {
@@ -742,6 +756,11 @@ s_dispatch (s_gateway_t *self, bool force_flush)
                  && (force_flush || now_us - self->last_counter_flush_us >= S_COUNTER_FLUSH_US
                      || self->dirty_count + g->frame_max > S_DIRTY_MAX);
     if (g->frame_count == 0 && !flush)
+        return;
+    /* commit_max_ms: a group that is not full may wait for more frames (fewer, larger
+     * commits on a slow disk, for latency); 0 hands it over as soon as nothing is queued */
+    if (!force_flush && g->frame_count && g->frame_count < g->frame_max
+        && now_us - self->oldest_pending_us < (uint64_t) self->config->commit_max_ms * 1000u)
         return;
     g->now_ms = cw_now_ms ();
     if (flush) {

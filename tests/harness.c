@@ -74,10 +74,16 @@ harness_new (bool with_api)
     snprintf (c->gateway_public, sizeof c->gateway_public, "%s", c->gateway_bind);
     snprintf (c->api_public, sizeof c->api_public, "%s", c->api_bind);
     c->commit_max_frames = 64;
-    c->commit_max_ms = 2;
+    c->commit_max_ms = 0;
     c->start_ms = cw_now_ms ();
     harness_start (self);
     return self;
+}
+
+cw_server_config_t *
+harness_config_edit (harness_t *self)
+{
+    return &self->config;
 }
 
 void

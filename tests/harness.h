@@ -28,6 +28,7 @@ cw_store_t *harness_store (harness_t *self);        /* the test thread's own con
 const cw_server_config_t *harness_config (harness_t *self);
 void harness_stop (harness_t *self);                /* stops actors, keeps the directory */
 void harness_start (harness_t *self);               /* starts them again on the same ports */
+cw_server_config_t *harness_config_edit (harness_t *self);  /* between stop and start */
 
 /*  Adds a person (with a data key) and returns their id. */
 void harness_add_person (harness_t *self, const char *name, uint8_t *user_id);

@@ -2,7 +2,8 @@
  *
  *  1. A field without a grant is not stored: heart-rate frames carry a marker bpm (187) and
  *     rr intervals, only rr is granted; the stored payloads, opened with the person's key,
- *     hold no bpm, and the packed marker array appears nowhere in the database or WAL files.
+ *     hold no bpm, and the packed marker array appears nowhere in the database, WAL or
+ *     payload segment files.
  *     After a grant of heart_rate.bpm, frames sent after its acknowledgement carry bpm again;
  *     frames stored before stay without it.
  *  2. Withdrawal under load: a thread sends frames continuously; each of 20 withdrawals of
@@ -130,8 +131,8 @@ s_assert_marker_absent (harness_t *h)
         field [2 + 2 * i] = run [2 * i] = (uint8_t) (0x80 | (S_MARKER_BPM & 0x7f));
         field [3 + 2 * i] = run [2 * i + 1] = (uint8_t) (S_MARKER_BPM >> 7);
     }
-    const char *suffixes [] = { "", "-wal", "-shm" };
-    for (size_t k = 0; k < 3; k++) {
+    const char *suffixes [] = { "", "-wal", "-shm", "-segments/00000001.seg" };
+    for (size_t k = 0; k < sizeof suffixes / sizeof suffixes [0]; k++) {
         char path [CW_ENDPOINT_MAX + 64];
         snprintf (path, sizeof path, "%s%s", harness_config (h)->db_path, suffixes [k]);
         size_t len = 0;

@@ -398,6 +398,27 @@ test_ack_only_after_commit (void **state)
     }
 }
 
+/*  --commit-ms: a group that is not full waits that long for more frames before its commit,
+ *  so no ack can come sooner (a lower bound: it holds however loaded the machine is). */
+static void
+test_commit_ms_lets_a_group_gather (void **state)
+{
+    fixture_t *f = *state;
+    harness_stop (f->h);
+    harness_config_edit (f->h)->commit_max_ms = 300;
+    harness_start (f->h);
+    uint64_t t0 = cw_mono_us ();
+    for (uint64_t seq = 1; seq <= 5; seq++)
+        s_send_hr (f->dev, seq, 120);
+    for (uint64_t seq = 1; seq <= 5; seq++) {
+        Coachwire__Downlink *d = device_recv (f->dev, 5000);
+        assert_non_null (d);
+        assert_int_equal (d->body_case, COACHWIRE__DOWNLINK__BODY_ACK);
+        assert_false (d->ack->duplicate);
+        assert_true (cw_mono_us () - t0 >= 300000);
+        coachwire__downlink__free_unpacked (d, NULL);
+    }
+}
 
 typedef struct {
     const uint8_t *key;
@@ -531,6 +552,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_replay_and_out_of_order_stored_once, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_ack_only_after_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_commit_ms_lets_a_group_gather, setup, teardown),
         cmocka_unit_test_setup_teardown (test_consent_door_strips_ungranted_fields, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_unknown_wire_fields_never_stored, setup,

@@ -7,6 +7,7 @@
 #ifndef CW_BATCH_H_INCLUDED
 #define CW_BATCH_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,20 @@ CW_EXPORT void cw_batch_free (cw_pb_alloc_t *alloc, Coachwire__SensorBatch **bat
 CW_EXPORT int cw_batch_validate (const Coachwire__SensorBatch *batch, uint16_t stream,
                                  uint64_t now_ms, char *reason, size_t reason_size)
     CW_MUST_CHECK;
+
+/*  cw_batch_decode + cw_batch_validate, keeping nothing: the full path's verdict alone. */
+CW_EXPORT int cw_batch_check (const uint8_t *data, size_t len, uint16_t stream,
+                              uint64_t now_ms, char *reason, size_t reason_size) CW_MUST_CHECK;
+
+/*  The commonest frame without protobuf-c: true only when data is an IMU batch (stream
+ *  COACHWIRE__SENSOR_BATCH__BODY_IMU) in the plain encoding every client produces (each
+ *  field once, only known fields, packed arrays, varints no longer than their values need
+ *  plus slack) and it passes every check of cw_batch_validate; such bytes carry no unknown
+ *  field and need no decoding to be stored. false decides nothing: the caller decodes and
+ *  validates as usual, which also words the refusal. It never accepts what the full path
+ *  refuses (fuzz_batch_fast compares the two on every input). */
+CW_EXPORT bool cw_batch_imu_accept_fast (const uint8_t *data, size_t len, uint16_t stream,
+                                         uint64_t now_ms) CW_MUST_CHECK;
 
 /*  Number of samples (or meal entries) in a batch. */
 CW_EXPORT size_t cw_batch_samples (const Coachwire__SensorBatch *batch);

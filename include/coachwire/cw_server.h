@@ -40,7 +40,8 @@ typedef struct {
     char gateway_public [CW_ENDPOINT_MAX];          /* what credentials tell devices */
     char api_public [CW_ENDPOINT_MAX];              /* what credentials tell cwctl */
     uint32_t commit_max_frames;                     /* group commit: at most this many */
-    uint32_t commit_max_ms;                         /* ... or this old, whichever first */
+    uint32_t commit_max_ms;                         /* a group not full waits this long
+                                                       for more (0: none) */
     uint64_t start_ms;                              /* service start, for uptime */
     char rules_path [CW_ENDPOINT_MAX];              /* coaching rules file; "" = built in */
 } cw_server_config_t;
