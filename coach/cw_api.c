@@ -398,6 +398,25 @@ s_person_key (cw_api_call_t *call, const cw_principal_t *p)
     return CW_OK;
 }
 
+/*  Inside device_enroll's transaction: a person whose data was erased has no data key any
+ *  more, so a device enrolled afterwards starts a new one (what was erased stays unreadable:
+ *  the old key is gone). */
+static int
+s_owner_key (cw_api_call_t *call, const cw_principal_t *device)
+{
+    uint8_t wrapped [CW_WRAPPED_KEY_BYTES];
+    int rc = cw_store_person_key_get (call->store, device->owner_id, wrapped);
+    if (rc == CW_OK)
+        return CW_OK;
+    if (rc != CW_ENOENT)
+        return cw_api_fail (call, rc, "the person's data key could not be read: %s",
+                            cw_store_errmsg (call->store));
+    cw_principal_t owner;
+    memset (&owner, 0, sizeof owner);
+    memcpy (owner.id, device->owner_id, CW_ID_BYTES);
+    return s_person_key (call, &owner);
+}
+
 static int
 s_user_add (cw_api_call_t *call, const Coachwire__ApiRequest *req)
 {
@@ -443,7 +462,7 @@ s_device_enroll (cw_api_call_t *call, const Coachwire__ApiRequest *req)
     p.kind = CW_PRINCIPAL_DEVICE;
     snprintf (p.name, sizeof p.name, "%s", r->label && *r->label ? r->label : "device");
     memcpy (p.owner_id, person.id, CW_ID_BYTES);
-    rc = cw_api_issue (call, &p, CW_CRED_DEVICE, person.name, NULL);
+    rc = cw_api_issue (call, &p, CW_CRED_DEVICE, person.name, s_owner_key);
     if (rc == CW_OK) {
         char hex [2 * CW_ID_BYTES + 1];
         cw_hex_encode (hex, p.id, CW_ID_BYTES);

@@ -713,6 +713,33 @@ test_erase_field_then_everything (void **state)
     assert_int_equal (reply->data_export->readings, 0);
     assert_true (reply->data_export->done);
     cw_client_reply_free (&reply);
+
+    /* She starts over: a device enrolled now gets a new data key made for her, and what it
+     * sends is stored and opens under that key (the erased frames stay gone). */
+    s_change_ok (client, true, "heart_rate.*", "retention");
+    cw_cred_t *op = harness_principal (h, CW_PRINCIPAL_OPERATOR, "op", NULL, NULL);
+    cw_client_t *op_client = s_client (h, op);
+    Coachwire__ApiRequest enroll_req = COACHWIRE__API_REQUEST__INIT;
+    Coachwire__DeviceEnrollRequest enroll = COACHWIRE__DEVICE_ENROLL_REQUEST__INIT;
+    enroll.user = (char *) "ana";
+    enroll_req.body_case = COACHWIRE__API_REQUEST__BODY_DEVICE_ENROLL;
+    enroll_req.device_enroll = &enroll;
+    assert_int_equal (s_call (op_client, &enroll_req, &reply), CW_OK);
+    cw_cred_t *new_phone = NULL;
+    char err [128];
+    assert_int_equal (cw_cred_parse (reply->credential->text, strlen (reply->credential->text),
+                                     &new_phone, err, sizeof err), CW_OK);
+    cw_client_reply_free (&reply);
+    assert_int_equal (cw_store_person_key_get (harness_store (h), ana, wrapped), CW_OK);
+    device_t *new_dev = device_connect (h, new_phone);
+    s_send_frames (new_dev, 1, 2, 150);
+    c = s_count (h, ana);
+    assert_int_equal (c.frames, 2);
+    assert_int_equal (c.opened, 2);
+    device_destroy (&new_dev);
+    cw_cred_destroy (&new_phone);
+    cw_client_destroy (&op_client);
+    cw_cred_destroy (&op);
     /* Nothing left in the access log but what came after (nothing). */
     device_destroy (&ben_dev);
     device_destroy (&dev);
