@@ -23,6 +23,7 @@
 #define S_SEGMENTS_SUFFIX "-segments"   /* DATA_DIR/coachwire.db-segments/ */
 
 #define S_BUSY_TIMEOUT_MS 5000
+#define S_BUSY_POLL_US 500          /* a waiting writer looks again this often */
 
 /*  A payload whose row a pending transaction deleted or replaced: wiped after the COMMIT. */
 typedef struct {
@@ -121,6 +122,20 @@ cw_store_errmsg (cw_store_t *self)
     if (self && self->error [0])
         return self->error;
     return self && self->db ? sqlite3_errmsg (self->db) : "no database";
+}
+
+/*  SQLite's own busy handler sleeps longer after each try (up to 100 ms at a time), so a
+ *  connection that waits for the write lock while the committer takes it a thousand times a
+ *  second (the coach writing a nudge) can wait hundreds of ms for a gap of a millisecond.
+ *  Ours looks every S_BUSY_POLL_US, up to S_BUSY_TIMEOUT_MS in all. */
+static int
+s_busy (void *ctx, int tries)
+{
+    (void) ctx;
+    if ((long) tries * S_BUSY_POLL_US >= S_BUSY_TIMEOUT_MS * 1000L)
+        return 0;
+    usleep (S_BUSY_POLL_US);
+    return 1;
 }
 
 /*  The segment files, opened on first use (most connections never touch a payload). */
@@ -262,7 +277,7 @@ cw_store_open (cw_store_t **out, const char *path, bool create)
     int rc = s_rc (sqlite3_open_v2 (path, &self->db, flags, NULL));
     if (rc != CW_OK)
         goto done;
-    sqlite3_busy_timeout (self->db, S_BUSY_TIMEOUT_MS);
+    sqlite3_busy_handler (self->db, s_busy, self);
     sqlite3_extended_result_codes (self->db, 1);
     /* synchronous=FULL: an ack promises the frame survives power loss, so each commit syncs. */
     /* secure_delete: an erased or stripped payload is overwritten, not left in free pages. */
@@ -745,7 +760,7 @@ cw_store_checkpoint (cw_store_t *self, cw_checkpoint_t mode, int *wal_frames,
                                                        ? SQLITE_CHECKPOINT_PASSIVE
                                                        : SQLITE_CHECKPOINT_FULL, &log, &done);
     if (mode == CW_CHECKPOINT_CATCH_UP)
-        sqlite3_busy_timeout (self->db, S_BUSY_TIMEOUT_MS);
+        sqlite3_busy_handler (self->db, s_busy, self);
     if (wal_frames)
         *wal_frames = log;
     if (backfilled)
