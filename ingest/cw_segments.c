@@ -26,7 +26,8 @@ struct _cw_segments_t {
     uint32_t active;            /* the segment appended to; 0 = not looked up yet */
     int active_fd;
     bool active_new;            /* created since the last flush: the directory needs a sync */
-    uint64_t start;             /* where the buffered bytes go in the active segment */
+    uint64_t start;             /* where the buffered bytes go in the active segment ... */
+    bool placed;                /* ... found for this group (until its flush or discard) */
     uint8_t *buf;               /* bytes added since the last flush */
     size_t len, cap;
     s_fd_t fds [S_FDS];         /* for reads and wipes, replaced round robin */
@@ -152,6 +153,7 @@ s_find_end (cw_segments_t *self)
         st.st_size = 0;
     }
     self->start = (uint64_t) st.st_size;
+    self->placed = true;
     return CW_OK;
 }
 
@@ -162,7 +164,7 @@ cw_segments_add (cw_segments_t *self, const uint8_t *data, size_t len, uint32_t 
     if (!self || (!data && len) || len > CW_SEGMENT_PAYLOAD_MAX || !segment || !offset)
         return CW_EINVAL;
     int rc = CW_OK;
-    if (self->len == 0 && (rc = s_find_end (self)) != CW_OK)
+    if (!self->placed && (rc = s_find_end (self)) != CW_OK)
         return rc;
     if (self->len + len > self->cap) {
         size_t cap = self->cap ? self->cap : 64 * 1024;
@@ -182,6 +184,19 @@ cw_segments_add (cw_segments_t *self, const uint8_t *data, size_t len, uint32_t 
     return CW_OK;
 }
 
+int
+cw_segments_next (cw_segments_t *self, uint32_t *segment, uint64_t *offset)
+{
+    if (!self || !segment || !offset)
+        return CW_EINVAL;
+    int rc = CW_OK;
+    if (!self->placed && (rc = s_find_end (self)) != CW_OK)
+        return rc;
+    *segment = self->active;
+    *offset = self->start + self->len;
+    return CW_OK;
+}
+
 static int
 s_sync_dir (cw_segments_t *self)
 {
@@ -198,6 +213,7 @@ cw_segments_flush (cw_segments_t *self)
 {
     if (!self)
         return CW_EINVAL;
+    self->placed = false;       /* the next group looks again: others may write meanwhile */
     if (self->len == 0)
         return CW_OK;
     int rc = CW_OK;
@@ -223,8 +239,10 @@ cw_segments_flush (cw_segments_t *self)
 void
 cw_segments_discard (cw_segments_t *self)
 {
-    if (self)
+    if (self) {
         self->len = 0;
+        self->placed = false;
+    }
 }
 
 size_t

@@ -319,7 +319,8 @@ cw_store_open (cw_store_t **out, const char *path, bool create)
                  NULL))) != CW_OK
         || (rc = s_rc (sqlite3_prepare_v2 (self->db,
                  "INSERT INTO frames (device_id, user_id, stream, sequence, received_ms, sealed,"
-                 " seg, seg_off, seg_len) VALUES (?1, ?2, ?3, ?4, ?5, x'', ?6, ?7, ?8)", -1,
+                 " seg, seg_off, seg_len) SELECT ?1, ?2, ?3, ?4, ?5, x'', ?6, ?7, ?8"
+                 " WHERE EXISTS (SELECT 1 FROM person_keys WHERE user_id = ?2)", -1,
                  &self->frame_insert, NULL))) != CW_OK
         || (rc = s_rc (sqlite3_prepare_v2 (self->db,
                  "INSERT INTO counters VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE"
@@ -695,12 +696,15 @@ cw_store_frame_put (cw_store_t *self, const uint8_t *device_id, const uint8_t *u
         return CW_OK;       /* consent left nothing to keep: remembered for dedup only */
     /* the seen row's insert took the write lock: the append position is ours */
     cw_segments_t *seg = NULL;
-    uint32_t segment = 0;
-    uint64_t offset = 0;
+    uint32_t segment = 0, at_segment = 0;
+    uint64_t offset = 0, at_offset = 0;
     if ((rc = s_segments (self, &seg)) != CW_OK)
         return rc;
-    if ((rc = cw_segments_add (seg, sealed, sealed_len, &segment, &offset)) != CW_OK)
+    if ((rc = cw_segments_next (seg, &segment, &offset)) != CW_OK)
         return s_segment_fail (self, rc);
+    /* The row goes in only while the person has a data key: one erased while this frame
+     * waited for its commit keeps nothing (the payload is sealed under the erased key).
+     * Inside this transaction, so an erasure is wholly before it or after it. */
     st = self->frame_insert;
     sqlite3_bind_blob (st, 1, device_id, CW_ID_BYTES, SQLITE_STATIC);
     sqlite3_bind_blob (st, 2, user_id, CW_ID_BYTES, SQLITE_STATIC);
@@ -710,7 +714,11 @@ cw_store_frame_put (cw_store_t *self, const uint8_t *device_id, const uint8_t *u
     sqlite3_bind_int64 (st, 6, segment);
     sqlite3_bind_int64 (st, 7, (sqlite3_int64) offset);
     sqlite3_bind_int64 (st, 8, (sqlite3_int64) sealed_len);
-    return s_step_reset (st);
+    if ((rc = s_step_reset (st)) != CW_OK || sqlite3_changes (self->db) == 0)
+        return rc;
+    if ((rc = cw_segments_add (seg, sealed, sealed_len, &at_segment, &at_offset)) != CW_OK)
+        return s_segment_fail (self, rc);
+    return at_segment == segment && at_offset == offset ? CW_OK : CW_EINTERNAL;
 }
 
 int

@@ -46,7 +46,9 @@ setup (void **state)
     randombytes_buf (f->device, sizeof f->device);
     randombytes_buf (f->person, sizeof f->person);
     f->ctx = zmq_ctx_new ();
+    uint8_t wrapped [CW_WRAPPED_KEY_BYTES] = { 1 };  /* frames are kept while it exists */
     if (!f->ctx || cw_store_open (&f->store, f->path, true) != CW_OK
+        || cw_store_person_key_put (f->store, f->person, wrapped) != CW_OK
         || cw_committer_new (&f->committer, f->ctx, f->path, f->seq_path) != CW_OK
         || cw_commit_group_new (&f->group, 8, 4) != CW_OK)
         return -1;

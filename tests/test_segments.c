@@ -288,6 +288,18 @@ s_put (cw_store_t *store, uint64_t sequence, const char *payload)
     assert_false (dup);
 }
 
+/*  A new store in which s_person has a data key (frames of a person without one are not
+ *  kept: erased). */
+static cw_store_t *
+s_store_new (fixture_t *f)
+{
+    cw_store_t *store = NULL;
+    assert_int_equal (cw_store_open (&store, f->db, true), CW_OK);
+    uint8_t wrapped [CW_WRAPPED_KEY_BYTES] = { 1 };
+    assert_int_equal (cw_store_person_key_put (store, s_person, wrapped), CW_OK);
+    return store;
+}
+
 /*  The bytes of the store's first segment at offset, len. */
 static void
 s_raw (fixture_t *f, uint64_t offset, size_t len, uint8_t *out)
@@ -304,8 +316,7 @@ static void
 test_store_put_outside_a_transaction_refused (void **state)
 {
     fixture_t *f = *state;
-    cw_store_t *store = NULL;
-    assert_int_equal (cw_store_open (&store, f->db, true), CW_OK);
+    cw_store_t *store = s_store_new (f);
     bool dup = false;
     assert_int_equal (cw_store_frame_put (store, s_device, s_person, 1, 1, NOW,
                                           (const uint8_t *) "x", 1, &dup), CW_EINVAL);
@@ -317,8 +328,7 @@ static void
 test_store_rollback_keeps_nothing_and_commit_reads_back (void **state)
 {
     fixture_t *f = *state;
-    cw_store_t *store = NULL;
-    assert_int_equal (cw_store_open (&store, f->db, true), CW_OK);
+    cw_store_t *store = s_store_new (f);
     assert_int_equal (cw_store_begin (store), CW_OK);
     s_put (store, 1, "never committed");
     cw_store_rollback (store);
@@ -342,8 +352,7 @@ static void
 test_store_wipes_only_after_the_deletion_commits (void **state)
 {
     fixture_t *f = *state;
-    cw_store_t *store = NULL;
-    assert_int_equal (cw_store_open (&store, f->db, true), CW_OK);
+    cw_store_t *store = s_store_new (f);
     assert_int_equal (cw_store_begin (store), CW_OK);
     s_put (store, 1, "retained");
     s_put (store, 2, "erased field");
@@ -388,11 +397,44 @@ test_store_wipes_only_after_the_deletion_commits (void **state)
 }
 
 static void
+test_store_erased_person_keeps_nothing (void **state)
+{
+    fixture_t *f = *state;
+    cw_store_t *store = s_store_new (f);
+    assert_int_equal (cw_store_begin (store), CW_OK);
+    s_put (store, 1, "before the erasure");
+    assert_int_equal (cw_store_commit (store), CW_OK);
+    /* erased (its key and frames gone) while frame 2 waited in a group */
+    uint64_t deleted = 0;
+    assert_int_equal (cw_store_begin (store), CW_OK);
+    assert_int_equal (cw_store_person_key_delete (store, s_person), CW_OK);
+    assert_int_equal (cw_store_frame_delete_user (store, s_person, &deleted), CW_OK);
+    assert_int_equal (cw_store_commit (store), CW_OK);
+    assert_int_equal (cw_store_begin (store), CW_OK);
+    s_put (store, 2, "sealed under the erased key");
+    assert_int_equal (cw_store_commit (store), CW_OK);
+    assert_int_equal (s_stored (store).count, 0);
+    /* still remembered: a resend is a duplicate, not stored */
+    bool dup = false;
+    assert_int_equal (cw_store_begin (store), CW_OK);
+    assert_int_equal (cw_store_frame_put (store, s_device, s_person, 1, 2, NOW,
+                                          (const uint8_t *) "again", 5, &dup), CW_OK);
+    assert_true (dup);
+    assert_int_equal (cw_store_commit (store), CW_OK);
+    /* and nothing of it reached the segment: only the first frame's bytes, wiped */
+    char path [PATH_MAX];
+    snprintf (path, sizeof path, "%s-segments/00000001.seg", f->db);
+    struct stat st;
+    assert_int_equal (stat (path, &st), 0);
+    assert_int_equal (st.st_size, strlen ("before the erasure"));
+    cw_store_destroy (&store);
+}
+
+static void
 test_store_missing_segment_reported (void **state)
 {
     fixture_t *f = *state;
-    cw_store_t *store = NULL;
-    assert_int_equal (cw_store_open (&store, f->db, true), CW_OK);
+    cw_store_t *store = s_store_new (f);
     assert_int_equal (cw_store_begin (store), CW_OK);
     s_put (store, 1, "one");
     assert_int_equal (cw_store_commit (store), CW_OK);
@@ -412,8 +454,7 @@ static void
 test_store_schema_1_migrated_and_old_rows_read (void **state)
 {
     fixture_t *f = *state;
-    cw_store_t *store = NULL;
-    assert_int_equal (cw_store_open (&store, f->db, true), CW_OK);
+    cw_store_t *store = s_store_new (f);
     cw_store_destroy (&store);
     /* turn it into what schema 1 was: payloads only in the row */
     sqlite3 *db = NULL;
@@ -464,6 +505,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_store_put_outside_a_transaction_refused, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_store_missing_segment_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_store_erased_person_keeps_nothing, setup,
+                                         teardown),
         cmocka_unit_test_setup_teardown (test_payloads_round_trip_in_one_write, setup, teardown),
         cmocka_unit_test_setup_teardown (test_discarded_and_orphaned_bytes_are_skipped, setup,
                                          teardown),

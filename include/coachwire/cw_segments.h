@@ -45,6 +45,10 @@ CW_EXPORT void cw_segments_destroy (cw_segments_t **self_p);
  *  flush or discard finds the append position (the caller holds the database's write lock). */
 CW_EXPORT int cw_segments_add (cw_segments_t *self, const uint8_t *data, size_t len,
                                uint32_t *segment, uint64_t *offset) CW_MUST_CHECK;
+/*  Where the next cw_segments_add will put its bytes (finding the append position first, as
+ *  that add would): for a caller that must know it before deciding to add. */
+CW_EXPORT int cw_segments_next (cw_segments_t *self, uint32_t *segment, uint64_t *offset)
+    CW_MUST_CHECK;
 /*  Writes what was added since the last flush and syncs it (and the directory, after a new
  *  segment file). Nothing buffered: CW_OK at once. On failure (CW_ENOSPC when the disk is
  *  full, CW_EIO) the buffered bytes are dropped: the caller rolls back the rows that pointed

@@ -110,9 +110,10 @@ CW_EXPORT int cw_store_person_key_delete (cw_store_t *self, const uint8_t *user_
     CW_MUST_CHECK;
 
 /*  Frames. Marks (device, stream, sequence) seen forever and stores the re-sealed payload
- *  (sealed NULL: nothing to keep, the frame is only remembered for dedup). *duplicate is set
+ *  (sealed NULL: nothing to keep, the frame is only remembered for dedup; nor is anything
+ *  kept when the person has no data key: erased while the frame waited). *duplicate is set
  *  (and nothing stored) when it was seen before, even if its payload has since been deleted.
- *  Call inside a transaction. */
+ *  Call inside a transaction (CW_EINVAL outside one). */
 CW_EXPORT int cw_store_frame_put (cw_store_t *self, const uint8_t *device_id,
                                   const uint8_t *user_id, uint16_t stream, uint64_t sequence,
                                   uint64_t received_ms, const uint8_t *sealed, size_t sealed_len,
