@@ -11,7 +11,9 @@
 #    the device's queue drains, every published frame is stored exactly once.
 # 2. A truncated database, a database with a damaged b-tree page, and (in WAL mode) a
 #    truncated or bit-flipped WAL holding acknowledged commits: `coachwired run` must refuse
-#    to start with a clear message. Random single-bit flips of the database are counted
+#    to start with a clear message.
+# 3. A payload segment with a flipped bit (caught by the payload's AEAD when read: the export
+#    counts it unreadable) or cut short (the export fails, the log names the file). Random single-bit flips of the database are counted
 #    (detected / not detected at start): SQLite's quick_check checks structure, not contents.
 # Prints SKIPPED (exit 0) when tmpfs cannot be mounted (not root, or no CAP_SYS_ADMIN).
 # An undetected WAL fault is a FAIL (CW_WAL_STRICT=0 reports it as a WARNING instead).
@@ -211,6 +213,49 @@ PY
     truncate -s $(( 32 + (wal_frames / 2) * (wal_page + 24) + 100 )) "$c/coachwire.db-wal"
     wal_report "WAL truncated mid-frame (to $((wal_frames / 2)) of $wal_frames frames)" "$c"
 fi
+# --- 3. damaged payload segments ---------------------------------------------------------
+# Payloads live in coachwire.db-segments/ (read when used, not at start): a flipped bit in one
+# is caught by its AEAD when read (the export counts it unreadable, the rest export), and a
+# segment cut short stops the export with an error and the file named in the log.
+seg_serve () {   # DIR: runs coachwired on a copy, the api on the credentials' endpoint
+    "$COACHWIRED" run "$1" --listen "tcp://127.0.0.1:*" --api-listen "$API_EP" >"$1.log" 2>&1 &
+    SEG_PID=$!
+    for _ in $(seq 1 100); do [ -f "$1/endpoints" ] && return 0; sleep 0.1; done
+    fail "coachwired did not start on $1: $(cat "$1.log")"
+}
+seg_stop () { kill -TERM "$SEG_PID" 2>/dev/null || true; wait "$SEG_PID" 2>/dev/null || true; }
+c=$(copy_svc segflip)
+rm -f "$c/endpoints"
+read -r seg off < <(sqlite3 -batch -noheader -separator ' ' "$c/coachwire.db" \
+    "SELECT seg, seg_off + seg_len / 2 FROM frames WHERE seg IS NOT NULL ORDER BY row LIMIT 1 OFFSET 10")
+[ -n "$off" ] || fail "no frame stored in a segment"
+segfile=$(printf '%s/coachwire.db-segments/%08x.seg' "$c" "$seg")
+python3 - "$segfile" "$off" <<'PY'
+import sys
+p, off = sys.argv[1], int(sys.argv[2])
+with open(p, "r+b") as f:
+    f.seek(off); b = f.read(1); f.seek(off); f.write(bytes([b[0] ^ 0x04]))
+PY
+seg_serve "$c"
+"$CWCTL" --cred "$WORK/ana.cred" data export --out "$WORK/segflip.jsonl" >"$WORK/segflip.txt" 2>&1 \
+    || fail "export after a flipped segment bit: $(cat "$WORK/segflip.txt")"
+seg_stop
+grep -q "(1 unreadable)" "$WORK/segflip.txt" || fail "a flipped bit in a stored payload was not caught: $(cat "$WORK/segflip.txt")"
+pass "bit-flipped payload segment: caught when read ($(cat "$WORK/segflip.txt" | cut -c1-60)...)"
+c=$(copy_svc segcut)
+rm -f "$c/endpoints"
+last=$(ls "$c/coachwire.db-segments/"*.seg | tail -1)
+truncate -s $(( $(stat -c %s "$last") / 2 )) "$last"
+seg_serve "$c"
+if "$CWCTL" --cred "$WORK/ana.cred" data export --out "$WORK/segcut.jsonl" >"$WORK/segcut.txt" 2>&1; then
+    seg_stop
+    fail "an export over a segment cut in half succeeded: $(cat "$WORK/segcut.txt")"
+fi
+sleep 0.5       # the coach meets the same frame and says so in the log
+seg_stop
+grep -q "\.seg" "$c.log" || fail "the cut segment is not named in the log: $(tail -3 "$c.log")"
+pass "payload segment cut in half: export refused ($(head -1 "$WORK/segcut.txt" | cut -c1-70)), log names $(grep -o -m1 '[0-9a-f]*\.seg' "$c.log")"
+
 if [ $wal_fail = 1 ]; then
     [ "${CW_WAL_STRICT:-1}" = 1 ] && fail "WAL damage not detected at start (product gap; see tests/RELIABILITY.md)"
     echo "PASS (with the WAL gap above reported as a warning, CW_WAL_STRICT=0)"
