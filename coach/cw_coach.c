@@ -652,7 +652,8 @@ s_daily (s_coach_t *self, uint64_t now)
     }
 }
 
-/*  cw_store_frame_each callback: copies the frames this tick will process. */
+/*  cw_store_frame_each_lazy callback: copies the frames this tick will process (a payload is
+ *  read from its segment only when this tick uses it). */
 static int
 s_copy_frame (void *ctx, const cw_stored_frame_t *fr)
 {
@@ -683,10 +684,14 @@ s_copy_frame (void *ctx, const cw_stored_frame_t *fr)
     }
     if (fr->sealed_len >= CW_STORED_OVERHEAD
         && fr->sealed_len <= CW_PAYLOAD_MAX_BYTES + CW_STORED_OVERHEAD) {
+        const uint8_t *sealed = NULL;
+        int rc = cw_store_frame_payload (self->store, fr, &sealed);
+        if (rc != CW_OK)
+            return rc;      /* stops the tick here; said once by s_tick */
         c->sealed = malloc (fr->sealed_len);
         if (!c->sealed)
             return CW_ENOSPC;
-        memcpy (c->sealed, fr->sealed, fr->sealed_len);
+        memcpy (c->sealed, sealed, fr->sealed_len);
         c->sealed_len = fr->sealed_len;
     }
     memcpy (c->device_id, fr->device_id, CW_ID_BYTES);
@@ -911,8 +916,8 @@ static bool
 s_tick (s_coach_t *self)
 {
     self->batch_count = self->batch_bytes = 0;
-    int rc = cw_store_frame_each (self->store, NULL, self->cursor, S_FRAMES_PER_TICK,
-                                  s_copy_frame, self);
+    int rc = cw_store_frame_each_lazy (self->store, NULL, self->cursor, S_FRAMES_PER_TICK,
+                                       s_copy_frame, self);
     /* A frame that cannot be read (a damaged or missing segment file) stops the coach at it
      * until an operator restores the file: said once per place, not at every tick. */
     if (rc != CW_OK && rc != CW_ENOSPC && self->read_error_at != self->cursor + 1) {

@@ -40,6 +40,7 @@ struct _cw_store_t {
     size_t wipe_count, wipe_max;
     uint8_t *read_buf;              /* a payload read from a segment, for cw_store_frame_each */
     size_t read_cap;
+    sqlite3_stmt *each;             /* the row a cw_store_frame_each_lazy callback holds */
     char error [192];               /* a segment failure, reported by cw_store_errmsg */
     int wal_frames;                 /* after our last commit (autocheckpoint off only) */
     sqlite3_stmt *seen_insert;      /* hot path statements, prepared once */
@@ -832,9 +833,41 @@ s_read_payload (cw_store_t *self, sqlite3_stmt *st, int col, cw_stored_frame_t *
     return rc;
 }
 
+static int s_frame_each (cw_store_t *self, const uint8_t *user_id, int64_t after_row,
+                         size_t limit, bool lazy, cw_frame_fn fn, void *ctx);
+
 int
 cw_store_frame_each (cw_store_t *self, const uint8_t *user_id, int64_t after_row, size_t limit,
                      cw_frame_fn fn, void *ctx)
+{
+    return s_frame_each (self, user_id, after_row, limit, false, fn, ctx);
+}
+
+int
+cw_store_frame_each_lazy (cw_store_t *self, const uint8_t *user_id, int64_t after_row,
+                          size_t limit, cw_frame_fn fn, void *ctx)
+{
+    return s_frame_each (self, user_id, after_row, limit, true, fn, ctx);
+}
+
+int
+cw_store_frame_payload (cw_store_t *self, const cw_stored_frame_t *frame, const uint8_t **sealed)
+{
+    if (!self || !frame || !sealed || !self->each)
+        return CW_EINVAL;       /* only inside a cw_store_frame_each_lazy callback */
+    if (frame->sealed) {
+        *sealed = frame->sealed;
+        return CW_OK;
+    }
+    cw_stored_frame_t f = *frame;
+    int rc = s_read_payload (self, self->each, 7, &f);
+    *sealed = rc == CW_OK ? f.sealed : NULL;
+    return rc;
+}
+
+static int
+s_frame_each (cw_store_t *self, const uint8_t *user_id, int64_t after_row, size_t limit,
+              bool lazy, cw_frame_fn fn, void *ctx)
 {
     sqlite3_stmt *st = NULL;
     int rc = s_prepare (self, "SELECT row, device_id, user_id, stream, sequence, received_ms,"
@@ -866,10 +899,17 @@ cw_store_frame_each (cw_store_t *self, const uint8_t *user_id, int64_t after_row
             .sealed = sqlite3_column_blob (st, 6),
             .sealed_len = (size_t) sqlite3_column_bytes (st, 6),
         };
-        if (sqlite3_column_type (st, 7) != SQLITE_NULL
-            && (rc = s_read_payload (self, st, 7, &f)) != CW_OK)
-            break;
+        if (sqlite3_column_type (st, 7) != SQLITE_NULL) {
+            if (lazy) {
+                f.sealed = NULL;
+                f.sealed_len = (size_t) sqlite3_column_int64 (st, 9);
+            }
+            else if ((rc = s_read_payload (self, st, 7, &f)) != CW_OK)
+                break;
+        }
+        self->each = st;
         rc = fn (ctx, &f);
+        self->each = NULL;
         if (rc != CW_OK)
             break;
     }

@@ -15,6 +15,7 @@
 #include "test_dir.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -430,6 +431,64 @@ test_store_erased_person_keeps_nothing (void **state)
     cw_store_destroy (&store);
 }
 
+typedef struct {
+    cw_store_t *store;
+    bool ask;               /* read the payload, or only look at the row */
+    int count, asked_rc;
+    char payload [64];
+} lazy_t;
+
+static int
+s_lazy (void *ctx, const cw_stored_frame_t *fr)
+{
+    lazy_t *l = ctx;
+    assert_null (fr->sealed);       /* not read unless asked */
+    assert_true (fr->sealed_len > 0);
+    l->count++;
+    if (l->ask) {
+        const uint8_t *sealed = NULL;
+        l->asked_rc = cw_store_frame_payload (l->store, fr, &sealed);
+        if (l->asked_rc == CW_OK)
+            snprintf (l->payload, sizeof l->payload, "%.*s", (int) fr->sealed_len,
+                      (const char *) sealed);
+    }
+    return CW_OK;
+}
+
+static void
+test_store_lazy_reads_only_when_asked (void **state)
+{
+    fixture_t *f = *state;
+    cw_store_t *store = s_store_new (f);
+    assert_int_equal (cw_store_begin (store), CW_OK);
+    s_put (store, 1, "read on demand");
+    assert_int_equal (cw_store_commit (store), CW_OK);
+    /* outside a callback there is no frame to read */
+    cw_stored_frame_t none;
+    memset (&none, 0, sizeof none);
+    const uint8_t *sealed = NULL;
+    assert_int_equal (cw_store_frame_payload (store, &none, &sealed), CW_EINVAL);
+    lazy_t l = { .store = store, .ask = true };
+    assert_int_equal (cw_store_frame_each_lazy (store, NULL, 0, 0, s_lazy, &l), CW_OK);
+    assert_int_equal (l.count, 1);
+    assert_int_equal (l.asked_rc, CW_OK);
+    assert_string_equal (l.payload, "read on demand");
+    /* its segment gone: passing over the row still works, asking for it is an error */
+    char path [PATH_MAX];
+    snprintf (path, sizeof path, "%s-segments/00000001.seg", f->db);
+    assert_int_equal (unlink (path), 0);
+    cw_store_destroy (&store);
+    assert_int_equal (cw_store_open (&store, f->db, false), CW_OK);
+    l = (lazy_t) { .store = store, .ask = false };
+    assert_int_equal (cw_store_frame_each_lazy (store, NULL, 0, 0, s_lazy, &l), CW_OK);
+    assert_int_equal (l.count, 1);
+    l = (lazy_t) { .store = store, .ask = true };
+    assert_int_equal (cw_store_frame_each_lazy (store, NULL, 0, 0, s_lazy, &l), CW_OK);
+    assert_int_equal (l.asked_rc, CW_EIO);
+    assert_non_null (strstr (cw_store_errmsg (store), "00000001.seg"));
+    cw_store_destroy (&store);
+}
+
 static void
 test_store_missing_segment_reported (void **state)
 {
@@ -506,6 +565,8 @@ main (void)
                                          teardown),
         cmocka_unit_test_setup_teardown (test_store_missing_segment_reported, setup, teardown),
         cmocka_unit_test_setup_teardown (test_store_erased_person_keeps_nothing, setup,
+                                         teardown),
+        cmocka_unit_test_setup_teardown (test_store_lazy_reads_only_when_asked, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_payloads_round_trip_in_one_write, setup, teardown),
         cmocka_unit_test_setup_teardown (test_discarded_and_orphaned_bytes_are_skipped, setup,

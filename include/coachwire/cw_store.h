@@ -166,6 +166,17 @@ typedef int (*cw_frame_fn) (void *ctx, const cw_stored_frame_t *frame);
 CW_EXPORT int cw_store_frame_each (cw_store_t *self, const uint8_t *user_id, int64_t after_row,
                                    size_t limit, cw_frame_fn fn, void *ctx) CW_MUST_CHECK;
 
+/*  As cw_store_frame_each, but a payload kept in a segment file is not read unless the callback
+ *  asks: frame->sealed is NULL (sealed_len its length) until cw_store_frame_payload. For a
+ *  reader that passes over most payloads (the coach skips frames it neither reads nor trims). */
+CW_EXPORT int cw_store_frame_each_lazy (cw_store_t *self, const uint8_t *user_id,
+                                        int64_t after_row, size_t limit, cw_frame_fn fn,
+                                        void *ctx) CW_MUST_CHECK;
+/*  Inside a cw_store_frame_each_lazy callback, for the frame it was handed: its payload in
+ *  *sealed (valid during the call). CW_EIO when its segment cannot be read. */
+CW_EXPORT int cw_store_frame_payload (cw_store_t *self, const cw_stored_frame_t *frame,
+                                      const uint8_t **sealed) CW_MUST_CHECK;
+
 /*  Erasure. delete_user deletes every stored frame of user_id (the dedup record in `seen`
  *  stays: a replayed frame is still a duplicate) and sets *deleted (may be NULL). update
  *  replaces one frame's sealed payload (a field erased from it); delete removes one frame.
