@@ -305,6 +305,14 @@ s_run (int argc, char **argv)
         rc = CW_EIO;
         goto done;
     }
+    if (cw_store_segments_check (store) != CW_OK) {
+        fprintf (stderr, "coachwired: %s-segments: %s: stored payloads are missing, and they "
+                 "are not served. Restore the segment files with the database they belong "
+                 "to (deploy/OPERATIONS.md, Backups).\n", config.db_path,
+                 cw_store_errmsg (store));
+        rc = CW_EIO;
+        goto done;
+    }
     char meta [CW_ENDPOINT_MAX];
     snprintf (config.gateway_bind, sizeof config.gateway_bind, "%s",
               listen ? listen

@@ -301,6 +301,21 @@ cw_segments_read (cw_segments_t *self, uint32_t segment, uint64_t offset, size_t
 }
 
 int
+cw_segments_size (cw_segments_t *self, uint32_t segment, uint64_t *size)
+{
+    if (!self || !size)
+        return CW_EINVAL;
+    char path [PATH_MAX];
+    s_path (self, segment, path, sizeof path);
+    struct stat st;
+    if (stat (path, &st) != 0)
+        return errno == ENOENT ? (s_fail (self, segment, "missing", ENOENT), CW_ENOENT)
+                               : s_fail (self, segment, "stat", errno);
+    *size = (uint64_t) st.st_size;
+    return CW_OK;
+}
+
+int
 cw_segments_wipe (cw_segments_t *self, uint32_t segment, uint64_t offset, size_t len)
 {
     if (!self || len > CW_SEGMENT_PAYLOAD_MAX || offset > INT64_MAX - len)

@@ -919,6 +919,49 @@ s_frame_each (cw_store_t *self, const uint8_t *user_id, int64_t after_row, size_
     return rc;
 }
 
+int
+cw_store_segments_check (cw_store_t *self)
+{
+    if (!self)
+        return CW_EINVAL;
+    sqlite3_int64 first = 0, last = 0, end = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = s_prepare (self, "SELECT seg FROM frames WHERE seg IS NOT NULL ORDER BY row"
+                        " LIMIT 1", &st);
+    if (rc == CW_OK && sqlite3_step (st) == SQLITE_ROW)
+        first = sqlite3_column_int64 (st, 0);
+    sqlite3_finalize (st);
+    st = NULL;
+    if (rc == CW_OK && (rc = s_prepare (self, "SELECT seg, seg_off + seg_len FROM frames"
+                                        " WHERE seg IS NOT NULL ORDER BY row DESC LIMIT 1",
+                                        &st)) == CW_OK
+        && sqlite3_step (st) == SQLITE_ROW) {
+        last = sqlite3_column_int64 (st, 0);
+        end = sqlite3_column_int64 (st, 1);
+    }
+    sqlite3_finalize (st);
+    if (rc != CW_OK || last == 0)
+        return rc;          /* no payload in a segment yet */
+    if (first <= 0 || first > last || last > UINT32_MAX) {
+        snprintf (self->error, sizeof self->error, "bad segment numbers in the frames table");
+        return CW_EIO;
+    }
+    cw_segments_t *seg = NULL;
+    if ((rc = s_segments (self, &seg)) != CW_OK)
+        return rc;
+    uint64_t size = 0;
+    for (sqlite3_int64 n = first; rc == CW_OK && n <= last; n++)
+        if (cw_segments_size (seg, (uint32_t) n, &size) != CW_OK)
+            rc = s_segment_fail (self, CW_EIO);
+    if (rc == CW_OK && size < (uint64_t) end) {
+        snprintf (self->error, sizeof self->error, "segment %08llx.seg is cut short: %llu bytes,"
+                  " its last frame ends at %lld", (unsigned long long) last,
+                  (unsigned long long) size, (long long) end);
+        rc = CW_EIO;
+    }
+    return rc;
+}
+
 /*  Steps a DELETE ... RETURNING seg, seg_off, seg_len to the end, queueing the payloads it
  *  removed for wiping; finalizes it. *rows gets the rows deleted. */
 static int

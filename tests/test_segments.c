@@ -490,6 +490,30 @@ test_store_lazy_reads_only_when_asked (void **state)
 }
 
 static void
+test_store_segments_checked_at_start (void **state)
+{
+    fixture_t *f = *state;
+    cw_store_t *store = s_store_new (f);
+    assert_int_equal (cw_store_segments_check (store), CW_OK);     /* nothing stored yet */
+    assert_int_equal (cw_store_begin (store), CW_OK);
+    s_put (store, 1, "first");
+    s_put (store, 2, "second");
+    assert_int_equal (cw_store_commit (store), CW_OK);
+    assert_int_equal (cw_store_segments_check (store), CW_OK);
+    char path [PATH_MAX];
+    snprintf (path, sizeof path, "%s-segments/00000001.seg", f->db);
+    /* cut short: the newest frame's bytes are not all there */
+    assert_int_equal (truncate (path, 8), 0);
+    assert_int_equal (cw_store_segments_check (store), CW_EIO);
+    assert_non_null (strstr (cw_store_errmsg (store), "cut short"));
+    /* gone (a database restored without its segments) */
+    assert_int_equal (unlink (path), 0);
+    assert_int_equal (cw_store_segments_check (store), CW_EIO);
+    assert_non_null (strstr (cw_store_errmsg (store), "00000001.seg"));
+    cw_store_destroy (&store);
+}
+
+static void
 test_store_missing_segment_reported (void **state)
 {
     fixture_t *f = *state;
@@ -567,6 +591,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_store_erased_person_keeps_nothing, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_store_lazy_reads_only_when_asked, setup,
+                                         teardown),
+        cmocka_unit_test_setup_teardown (test_store_segments_checked_at_start, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_payloads_round_trip_in_one_write, setup, teardown),
         cmocka_unit_test_setup_teardown (test_discarded_and_orphaned_bytes_are_skipped, setup,

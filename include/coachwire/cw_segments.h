@@ -63,6 +63,9 @@ CW_EXPORT size_t cw_segments_pending (const cw_segments_t *self);
  *  missing or cut segment file). */
 CW_EXPORT int cw_segments_read (cw_segments_t *self, uint32_t segment, uint64_t offset,
                                 size_t len, uint8_t *out) CW_MUST_CHECK;
+/*  The size of segment's file in *size; CW_ENOENT when there is no such file. */
+CW_EXPORT int cw_segments_size (cw_segments_t *self, uint32_t segment, uint64_t *size)
+    CW_MUST_CHECK;
 /*  Overwrites len bytes at (segment, offset): a hole punched where the file system can, zeros
  *  written where it cannot. A missing segment file is CW_OK (nothing left to wipe). */
 CW_EXPORT int cw_segments_wipe (cw_segments_t *self, uint32_t segment, uint64_t offset,

@@ -177,6 +177,12 @@ CW_EXPORT int cw_store_frame_each_lazy (cw_store_t *self, const uint8_t *user_id
 CW_EXPORT int cw_store_frame_payload (cw_store_t *self, const cw_stored_frame_t *frame,
                                       const uint8_t **sealed) CW_MUST_CHECK;
 
+/*  At start: every segment file from the oldest stored frame's to the newest's is there (none
+ *  is ever removed), and the newest holds that frame's bytes in full. CW_EIO with the missing
+ *  or cut file named in cw_store_errmsg (a database restored without its segments, a cut
+ *  copy). Reads two rows and lists the directory: cheap on any size of store. */
+CW_EXPORT int cw_store_segments_check (cw_store_t *self) CW_MUST_CHECK;
+
 /*  Erasure. delete_user deletes every stored frame of user_id (the dedup record in `seen`
  *  stays: a replayed frame is still a duplicate) and sets *deleted (may be NULL). update
  *  replaces one frame's sealed payload (a field erased from it); delete removes one frame.
